@@ -1,0 +1,5 @@
+import sys
+
+from xlir.cli import main
+
+sys.exit(main())
