@@ -64,3 +64,48 @@ class Task:
             query_pool=None if self.query_pool is None else
             {q: p for q, p in self.query_pool.items() if q in keep},
             doc_pool=self.doc_pool, primary_measure=self.primary_measure, meta=dict(self.meta))
+
+    def sample(self, max_queries_per_language: int | None = None, distractors: int | None = None,
+               seed: int = 0) -> "Task":
+        """A smaller task for quick studies, chosen deterministically from `seed`.
+
+        Keeps at most `max_queries_per_language` judged queries per reported language, and a
+        corpus of every document judged for a kept query plus up to `distractors` other
+        documents drawn from each pool (None keeps the whole corpus). Sizes are recorded in
+        `meta["sampled"]` so a report can say the pool was reduced.
+        """
+        import random
+
+        rng = random.Random(seed)
+        by_lang: dict[str, list[str]] = {}
+        for qid in sorted(self.queries):
+            if self.qrels.get(qid):
+                by_lang.setdefault(self.query_lang[qid], []).append(qid)
+        keep: set[str] = set()
+        for lang in sorted(by_lang):
+            qids = by_lang[lang]
+            if max_queries_per_language is not None and len(qids) > max_queries_per_language:
+                qids = rng.sample(qids, max_queries_per_language)
+            keep.update(qids)
+        small = self.subset(self.languages)
+        small.queries = {q: t for q, t in self.queries.items() if q in keep}
+        small.qrels = {q: self.qrels[q] for q in small.queries}
+        small.query_lang = {q: self.query_lang[q] for q in small.queries}
+        if self.query_pool is not None:
+            small.query_pool = {q: self.query_pool[q] for q in small.queries}
+        if distractors is not None:
+            docs = {d for q in small.qrels for d in small.qrels[q] if d in self.corpus}
+            for _, (qids, dids) in self.pools().items():
+                if not set(qids) & keep:
+                    continue
+                others = sorted(set(dids) - docs)
+                docs.update(rng.sample(others, min(distractors, len(others))))
+            small.corpus = {d: self.corpus[d] for d in self.corpus if d in docs}
+            small.doc_lang = {d: self.doc_lang[d] for d in small.corpus}
+            if self.doc_pool is not None:
+                small.doc_pool = {d: self.doc_pool[d] for d in small.corpus}
+        small.meta = {**self.meta, "sampled": {
+            "seed": seed, "max_queries_per_language": max_queries_per_language,
+            "distractors": distractors, "queries": len(small.queries),
+            "documents": len(small.corpus)}}
+        return small

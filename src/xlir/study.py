@@ -1,0 +1,314 @@
+"""The study: a YAML grid expanded into runs, each stage skipped when its outputs exist.
+
+Grid: encoder x tuning method x seed x task (x xQG on/off x alpha for the systems chosen for
+augmentation), plus the lexical baselines (BM25, and BM25 fused with each dense system).
+Layout under the study directory (every file written atomically, the metrics file last, so a
+stage counts as done only when everything it makes is complete):
+
+    config.resolved.json  environment.json  study.json (progress, timings)
+    tasks/<task>.json                         sizes and languages of each (reduced) task
+    fertility.json                            tokenizer pieces per word, per language
+    systems/<system>/model/                   trained model (or adapter) + xlir-model.json
+    systems/<system>/<task>/{run.trec,metrics.json}
+    xqg/generator/  xqg/queries.jsonl  xqg/quality.json
+
+A system is `<method>-s<seed>` for dense models, `bm25`, `hybrid-<method>-s<seed>`, and
+`xqg-<method>-s<seed>-a<alpha>` for augmented indexes. This module orchestrates; it does not
+implement training, retrieval, generation or metrics (see train, evaluate, qgen), and it never
+renders anything (see report).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xlir import storage
+from xlir.config import from_dict, load_yaml, merge, parse_overrides, to_dict
+from xlir.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "quick.yaml"
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    label: str | None = None  # how the study names it (default: name); lets a task appear twice
+    split: str = "test"
+    languages: list[str] | None = None
+    max_queries_per_language: int | None = None
+    distractors: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.label = self.label or self.name
+        for key in ("max_queries_per_language", "distractors"):
+            if (getattr(self, key) or 0) < 0:
+                raise ConfigError(f"tasks.{self.label}.{key} must be >= 0")
+
+
+@dataclass
+class MethodSpec:
+    name: str                 # a tuning method of xlir.tuning ("frozen", "lora", ...)
+    label: str | None = None  # how systems are named (default: name); lets a method appear twice
+    options: dict[str, Any] = field(default_factory=dict)  # the method's own config
+    train: dict[str, Any] = field(default_factory=dict)    # TrainConfig overrides for it
+
+    def __post_init__(self):
+        self.label = self.label or self.name
+
+
+@dataclass
+class XQGSpec:
+    enabled: bool = False
+    task: str = "afriqa"
+    systems: list[str] = field(default_factory=lambda: ["best"])
+    languages: list[str] = field(default_factory=list)
+    alphas: list[float] = field(default_factory=lambda: [0.01])
+    fusion: Literal["sum", "mean"] = "sum"
+    renormalize: bool = True
+    generator: str | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+    generate: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for a in self.alphas:
+            if not 0.0 <= a <= 1.0:
+                raise ConfigError(f"xqg.alphas: {a} is outside [0, 1]")
+
+
+@dataclass
+class StudyConfig:
+    name: str = "quick"
+    out: str = "study/quick"
+    encoder: str | None = None
+    seeds: list[int] = field(default_factory=lambda: [13])
+    methods: list[MethodSpec] = field(default_factory=lambda: [MethodSpec("frozen")])
+    train: dict[str, Any] = field(default_factory=dict)
+    baselines: list[Literal["bm25", "hybrid"]] = field(default_factory=lambda: ["bm25", "hybrid"])
+    hybrid: Literal["rrf", "interpolate"] = "rrf"
+    tasks: list[TaskSpec] = field(default_factory=list)
+    xqg: XQGSpec = field(default_factory=XQGSpec)
+    k: int = 100
+    batch_size: int = 32
+    max_seq_length: int = 256
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.tasks:
+            raise ConfigError("tasks: a study needs at least one task")
+        if not self.methods:
+            raise ConfigError("methods: a study needs at least one method")
+        if self.k < 1 or self.batch_size < 1 or self.max_seq_length < 8:
+            raise ConfigError("k, batch_size must be >= 1 and max_seq_length >= 8")
+        labels = [m.label for m in self.methods]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"methods: duplicate labels {labels}; give each a `label`")
+        names = [t.label for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"tasks: duplicate task names {names}")
+        if self.xqg.enabled and self.xqg.task not in names:
+            raise ConfigError(f"xqg.task: '{self.xqg.task}' is not one of the tasks {names}")
+
+
+def load_study_config(path: str | Path | None = None, overrides: list[str] = ()) -> StudyConfig:
+    data = load_yaml(path or DEFAULT_CONFIG)
+    return from_dict(StudyConfig, merge(data, parse_overrides(list(overrides))))
+
+
+class Study:
+    """Runs the stages of one study directory; each stage is skipped when already done."""
+
+    def __init__(self, config: StudyConfig, out: str | Path | None = None):
+        self.config = config
+        self.root = Path(out or config.out)
+        self._tasks: dict[str, Any] = {}
+        self._t0 = time.time()
+        self._done = 0
+
+    # ---- bookkeeping -------------------------------------------------------------------------
+    def systems(self) -> list[str]:
+        return list(self.system_specs)
+
+    @property
+    def system_specs(self) -> dict[str, tuple[MethodSpec, int]]:
+        return {f"{m.label}-s{s}": (m, s) for m in self.config.methods for s in self.config.seeds}
+
+    def plan(self) -> list[tuple[str, str]]:
+        """Every (stage, target) the study will run, in order: the progress denominator."""
+        c = self.config
+        steps = [("train", s) for s in self.systems()]
+        steps += [("retrieve", f"{s}/{t.label}") for s in self.systems() for t in c.tasks]
+        if "bm25" in c.baselines or "hybrid" in c.baselines:
+            steps += [("retrieve", f"bm25/{t.label}") for t in c.tasks]
+        if "hybrid" in c.baselines:
+            steps += [("fuse", f"hybrid-{s}/{t.label}") for s in self.systems() for t in c.tasks]
+        if c.xqg.enabled:
+            steps += [("qgen-train", "generator"), ("qgen-generate", "queries")]
+            steps += [("augment", f"{s}/a{a}") for s in c.xqg.systems for a in c.xqg.alphas]
+        return steps
+
+    def progress(self, stage: str, target: str, skipped: bool) -> None:
+        self._done += 1
+        total = len(self.plan())
+        elapsed = time.time() - self._t0
+        eta = elapsed / self._done * (total - self._done) if self._done else 0
+        log.info("[%d/%d] %s %s %s (elapsed %.0fs, ~%.0fs left)", self._done, total, stage,
+                 target, "already done, skipped" if skipped else "done", elapsed, eta)
+
+    def spec(self, label: str) -> TaskSpec:
+        return next(t for t in self.config.tasks if t.label == label)
+
+    def task(self, spec: TaskSpec):
+        if spec.label not in self._tasks:
+            from xlir.data.tasks import load_task
+
+            task = load_task(spec.name, split=spec.split, languages=spec.languages, **spec.options)
+            if spec.max_queries_per_language is not None or spec.distractors is not None:
+                task = task.sample(spec.max_queries_per_language, spec.distractors, self.config.seed)
+            storage.write_json(self.root / "tasks" / f"{spec.label}.json", _task_summary(task))
+            self._tasks[spec.label] = task
+        return self._tasks[spec.label]
+
+    # ---- stages ------------------------------------------------------------------------------
+    def run(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        storage.write_json(self.root / "config.resolved.json", to_dict(self.config))
+        from xlir.environment import describe_environment
+
+        storage.write_json(self.root / "environment.json", describe_environment(self.config))
+        self._fertility()
+        for system, (method, seed) in self.system_specs.items():
+            self._train(system, method, seed)
+        for system in self.systems():
+            for spec in self.config.tasks:
+                self._retrieve_dense(system, spec)
+        if "bm25" in self.config.baselines or "hybrid" in self.config.baselines:
+            for spec in self.config.tasks:
+                self._retrieve_bm25(spec)
+        if "hybrid" in self.config.baselines:
+            for system in self.systems():
+                for spec in self.config.tasks:
+                    self._hybrid(system, spec)
+        if self.config.xqg.enabled:
+            from xlir.study_xqg import run_xqg
+
+            run_xqg(self)
+        storage.write_json(self.root / "study.json", {
+            "name": self.config.name, "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "wall_s": round(time.time() - self._t0, 1), "systems": self.systems()})
+        return self.root
+
+    def model_dir(self, system: str) -> Path:
+        return self.root / "systems" / system / "model"
+
+    def encoder_for(self, system: str):
+        """The inference encoder of a dense system (the base model for `frozen`)."""
+        from xlir.encoder import load_encoder
+        from xlir.models import resolve_encoder
+
+        method, _ = self.system_specs[system]
+        path = (resolve_encoder(self.config.encoder) if method.name == "frozen"
+                else self.model_dir(system))
+        return load_encoder(str(path), max_length=self.config.max_seq_length)
+
+    def _train(self, system: str, method: MethodSpec, seed: int) -> None:
+        out = self.model_dir(system)
+        if method.name == "frozen" or (out / "xlir-model.json").exists():
+            self.progress("train", system, skipped=True)
+            return
+        from xlir.train import TrainConfig, train
+
+        data = merge(merge(self.config.train, method.train), {"method": method.name, "seed": seed})
+        if method.options:
+            data = merge(data, {"method_options": method.options})
+        if self.config.encoder:
+            data["model"] = self.config.encoder
+        train(from_dict(TrainConfig, data), out)
+        self.progress("train", system, skipped=False)
+
+    def _retrieve_dense(self, system: str, spec: TaskSpec) -> None:
+        out = self.root / "systems" / system / spec.label
+        if (out / "metrics.json").exists():
+            return self.progress("retrieve", f"{system}/{spec.label}", skipped=True)
+        from xlir.evaluate import dense_run
+
+        task = self.task(spec)
+        t0 = time.time()
+        run = dense_run(self.encoder_for(system), task, k=self.config.k,
+                        cache_dir=self.root / "systems" / system / "embeddings")
+        self.save_run(system, spec, run, {"retrieve_s": round(time.time() - t0, 2)})
+        self.progress("retrieve", f"{system}/{spec.label}", skipped=False)
+
+    def _retrieve_bm25(self, spec: TaskSpec) -> None:
+        if (self.root / "systems" / "bm25" / spec.label / "metrics.json").exists():
+            return self.progress("retrieve", f"bm25/{spec.label}", skipped=True)
+        from xlir.bm25 import bm25_run
+
+        t0 = time.time()
+        run = bm25_run(self.task(spec), k=self.config.k)
+        self.save_run("bm25", spec, run, {"retrieve_s": round(time.time() - t0, 2)})
+        self.progress("retrieve", f"bm25/{spec.label}", skipped=False)
+
+    def _hybrid(self, system: str, spec: TaskSpec) -> None:
+        name = f"hybrid-{system}"
+        if (self.root / "systems" / name / spec.label / "metrics.json").exists():
+            return self.progress("fuse", f"{name}/{spec.label}", skipped=True)
+        from xlir.evaluate import hybrid_run, read_trec_run
+
+        dense = read_trec_run(self.root / "systems" / system / spec.label / "run.trec")
+        lexical = read_trec_run(self.root / "systems" / "bm25" / spec.label / "run.trec")
+        run = hybrid_run(dense, lexical, method=self.config.hybrid)
+        self.save_run(name, spec, run, {"fusion": self.config.hybrid})
+        self.progress("fuse", f"{name}/{spec.label}", skipped=False)
+
+    def save_run(self, system: str, spec: TaskSpec, run: dict, extra: dict) -> dict:
+        """TREC run, then metrics (per query, per language, macro, seen/unseen) written last."""
+        from xlir.evaluate import evaluate_run, write_trec_run
+
+        task = self.task(spec)
+        out = self.root / "systems" / system / spec.label
+        write_trec_run(run, out / "run.trec", tag=system)
+        result = evaluate_run(run, task)  # the task's primary measure first, then the rest
+        metrics = {"system": system, "task": spec.label, "primary": task.primary_measure,
+                   **result.to_json(), **extra}
+        storage.write_json(out / "metrics.json", metrics)
+        return metrics
+
+    def _fertility(self) -> None:
+        path = self.root / "fertility.json"
+        if path.exists():
+            return
+        from transformers import AutoTokenizer
+
+        from xlir.data.checks import fertility
+        from xlir.models import resolve_encoder
+
+        tokenizer = AutoTokenizer.from_pretrained(str(resolve_encoder(self.config.encoder)))
+        texts: dict[str, list[str]] = {}
+        for spec in self.config.tasks:
+            task = self.task(spec)
+            for qid, text in task.queries.items():
+                texts.setdefault(task.query_lang[qid], []).append(text)
+        storage.write_json(path, fertility(tokenizer, texts))
+
+
+def _task_summary(task) -> dict:
+    langs: dict[str, int] = {}
+    for lang in task.query_lang.values():
+        langs[lang] = langs.get(lang, 0) + 1
+    return {"name": task.name, "split": task.split, "queries": len(task.queries),
+            "documents": len(task.corpus), "queries_per_language": langs,
+            "primary_measure": task.primary_measure, "meta": task.meta}
+
+
+def read_metrics(root: str | Path) -> list[dict]:
+    """Every metrics.json of a study directory (used by the report and the README table)."""
+    return [json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(Path(root).glob("systems/*/*/metrics.json"))]

@@ -1,0 +1,133 @@
+"""The study's xQG stages: train the generator, generate questions for every passage of the
+xQG task's pool, measure their quality, then index each chosen system with fused passage
+vectors `(1 - a) p + a * sum(q)` for every alpha and evaluate it.
+
+Files (under STUDY/xqg/): generator/ (LoRA run, skipped when complete), queries.jsonl
+(resumable, one passage's rows per write), queries.done.json (written once every passage is
+done), quality.json, embeddings/<system>/ (generated-question vectors, cached by content).
+Retrieval runs and metrics go to systems/xqg-<system>-a<alpha>/<task>/ like every system.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from xlir import storage
+from xlir.config import from_dict, merge
+
+log = logging.getLogger(__name__)
+
+
+def run_xqg(study) -> None:
+    cfg = study.config.xqg
+    spec = study.spec(cfg.task)
+    task = study.task(spec)
+    root = study.root / "xqg"
+    generator = _train_generator(study, root / "generator", task)
+    queries = _generate(study, generator, task, root)
+    systems = _chosen_systems(study, spec.label)
+    for system in systems:
+        for alpha in cfg.alphas:
+            _augment(study, spec, system, alpha, queries)
+
+
+def _train_generator(study, run_dir: Path, task) -> Path:
+    from xlir.qgen_train import (MANIFEST, QGenTrainConfig, check_leakage, train_generator,
+                                 training_pairs)
+
+    cfg = study.config.xqg
+    data = dict(cfg.train)
+    if cfg.generator:
+        data["base"] = cfg.generator
+    tcfg = from_dict(QGenTrainConfig, data)
+    done = (run_dir / MANIFEST).is_file() and storage.read_json(run_dir / MANIFEST).get("complete")
+    if not done:
+        pairs = training_pairs(tcfg)
+        check_leakage(pairs, task.queries)  # never train on the questions we evaluate on
+        train_generator(pairs, tcfg, run_dir)
+    study.progress("qgen-train", "generator", skipped=done)
+    return run_dir
+
+
+def _generate(study, generator: Path, task, root: Path) -> Path:
+    from xlir.qgen import config_from, generate_corpus, load_generator
+
+    cfg = study.config.xqg
+    out, marker = root / "queries.jsonl", root / "queries.done.json"
+    if not marker.is_file():
+        gcfg = config_from(merge(cfg.generate, {"languages": list(cfg.languages)}))
+        model, tokenizer, name = load_generator(generator, dtype=gcfg.dtype)
+        t0 = time.time()
+        written = generate_corpus(model, tokenizer, task.corpus, out, gcfg, name)
+        seconds = time.time() - t0
+        storage.write_json(marker, {"passages": len(task.corpus), "rows_written_now": written,
+                                    "seconds_now": round(seconds, 1),
+                                    "queries_per_s_now": round(written / max(seconds, 1e-9), 3)})
+        _quality(out, root / "quality.json")
+        study.progress("qgen-generate", "queries", skipped=False)
+    else:
+        study.progress("qgen-generate", "queries", skipped=True)
+    return out
+
+
+def _quality(queries: Path, out: Path) -> None:
+    from xlir.langid import query_quality, read_generated
+
+    storage.write_json(out, query_quality(read_generated(queries)))
+
+
+def _chosen_systems(study, task_label: str) -> list[str]:
+    """`best` = the trained (not frozen) system with the best macro primary measure on the
+    xQG task; anything else names systems (`lora-s13`) or methods (`lora`, every seed)."""
+    from xlir.report import macro
+
+    chosen: list[str] = []
+    for name in study.config.xqg.systems:
+        if name == "best":
+            trained = [s for s, (method, _) in study.system_specs.items()
+                       if method.name != "frozen"] or study.systems()
+            scores = {}
+            for s in trained:
+                m = storage.read_json(study.root / "systems" / s / task_label / "metrics.json")
+                scores[s] = macro(m, m["primary"])
+            chosen.append(max(scores, key=scores.get))
+        elif name in study.systems():
+            chosen.append(name)
+        else:
+            chosen += [s for s, (method, _) in study.system_specs.items() if method.label == name]
+    return list(dict.fromkeys(chosen))
+
+
+def _augment(study, spec, system: str, alpha: float, queries: Path) -> None:
+    name = f"xqg-{system}-a{alpha:g}"
+    if (study.root / "systems" / name / spec.label / "metrics.json").exists():
+        return study.progress("augment", f"{system}/a{alpha:g}", skipped=True)
+    import numpy as np
+
+    from xlir.encode import encode_corpus, encode_queries
+    from xlir.index import DenseIndex, fuse_passages
+    from xlir.langid import read_generated
+
+    cfg, task = study.config.xqg, study.task(spec)
+    t0 = time.time()
+    encoder = study.encoder_for(system)
+    cache = study.root / "systems" / system / "embeddings"
+    doc_ids, d_vecs = encode_corpus(encoder, task.corpus, cache, study.config.batch_size)
+    q_ids, q_vecs = encode_queries(encoder, task.queries, cache, study.config.batch_size)
+    rows = [r for r in read_generated(queries) if r["doc_id"] in task.corpus and r["question"]]
+    gen = {f"{r['doc_id']}|{r['lang']}|{r['sample']}": r["question"] for r in rows}
+    g_ids, g_vecs = encode_queries(encoder, gen, study.root / "xqg" / "embeddings" / system,
+                                   study.config.batch_size)
+    generated: dict[str, list] = {}
+    for gid, vec in zip(g_ids, g_vecs):
+        generated.setdefault(gid.split("|", 1)[0], []).append(vec)
+    fused = fuse_passages(d_vecs, doc_ids, {d: np.stack(v) for d, v in generated.items()},
+                          alpha, mode=cfg.fusion, renormalize=cfg.renormalize)
+    run = DenseIndex.build(fused, doc_ids).search_task(q_ids, q_vecs, task.pools(), study.config.k)
+    study.save_run(name, spec, run, {"alpha": alpha, "fusion": cfg.fusion, "base_system": system,
+                                     "renormalize": cfg.renormalize,
+                                     "generated_queries": len(rows),
+                                     "retrieve_s": round(time.time() - t0, 2)})
+    study.progress("augment", f"{system}/a{alpha:g}", skipped=False)
