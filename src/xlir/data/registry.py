@@ -1,0 +1,123 @@
+"""The built-in datasets, each declared once: upstream repository pinned to a commit, the raw-file
+URL of every file xlir reads, its size and sha256, licence, citation and languages.
+
+A file's URL is https://raw.githubusercontent.com/<owner>/<repo>/<commit>/<path>; its place in
+the data cache (and in a mirror) is that URL's path. Checksums live in `checksums.py` as data.
+
+This module only declares; it does not download (`fetch.py`) or parse (`tasks.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xlir.data import checksums
+from xlir.errors import XlirError
+
+RAW_URL = "https://raw.githubusercontent.com"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: str  # relative to the repository root at the pinned commit
+    url: str
+    size: int
+    sha256: str
+
+    @property
+    def url_path(self) -> str:
+        """`<owner>/<repo>/<commit>/<path>`: where the file lives in the cache and a mirror."""
+        return self.url.removeprefix(RAW_URL + "/")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    repo: str  # owner/name on GitHub
+    commit: str
+    licence: str
+    citation: str
+    languages: tuple[str, ...]  # canonical codes (languages.py) of the text it holds
+    description: str
+    files: tuple[DataFile, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def file(self, path: str) -> DataFile:
+        for f in self.files:
+            if f.path == path:
+                return f
+        raise XlirError(f"dataset '{self.name}' declares no file '{path}'")
+
+
+def _files(repo: str, commit: str, table: str) -> tuple[DataFile, ...]:
+    out = []
+    for line in table.splitlines():
+        path, size, sha = line.split()
+        out.append(DataFile(path, f"{RAW_URL}/{repo}/{commit}/{path}", int(size), sha))
+    return tuple(out)
+
+
+def _declare(name, repo, commit, table, **kw) -> Dataset:
+    return Dataset(name=name, repo=repo, commit=commit, files=_files(repo, commit, table), **kw)
+
+
+# Language folders of SIB-200, in the order upstream lists them (read off the checksum table).
+SIB200_LANGUAGES = tuple(sorted({line.split("/")[2] for line in checksums.SIB200.splitlines()
+                                 if line.startswith("data/annotated/")}))
+
+# TyDi QA language-specific files: folder name upstream -> canonical code.
+TYDI_FOLDERS = {"arabic": "arb_Arab", "bengali": "ben_Beng", "english": "eng_Latn",
+                "finnish": "fin_Latn", "indonesian": "ind_Latn", "korean": "kor_Hang",
+                "russian": "rus_Cyrl", "swahili": "swh_Latn", "telugu": "tel_Telu"}
+
+# AfriQA language folders -> (canonical code, passage language code upstream).
+AFRIQA_LANGUAGES = {"bem": ("bem_Latn", "en"), "fon": ("fon_Latn", "fr"),
+                    "hau": ("hau_Latn", "en"), "ibo": ("ibo_Latn", "en"),
+                    "kin": ("kin_Latn", "en"), "swa": ("swh_Latn", "en"),
+                    "twi": ("twi_Latn", "en"), "yor": ("yor_Latn", "en"),
+                    "zul": ("zul_Latn", "en")}
+
+DATASETS: dict[str, Dataset] = {d.name: d for d in [
+    _declare(
+        "afriqa", "masakhane-io/afriqa", "5c29933753692c28773c34ac1f68482007f1d2bb",
+        checksums.AFRIQA, licence="CC BY 4.0",
+        citation="Ogundepo et al. 2023. AfriQA: Cross-lingual Open-Retrieval Question "
+        "Answering for African Languages. Findings of EMNLP 2023.",
+        languages=tuple(c for c, _ in AFRIQA_LANGUAGES.values()) + ("eng_Latn", "fra_Latn"),
+        description="Questions in 9 African languages with their gold Wikipedia passage "
+        "(English; French for fon) and a human English translation of each question."),
+    _declare(
+        "tydi", "sagorbrur/tydiqa-language-specific", "55c6649475e0765f717a6d32a173c6664096a8ce",
+        checksums.TYDI, licence="Apache-2.0",
+        citation="Clark et al. 2020. TyDi QA: A Benchmark for Information-Seeking Question "
+        "Answering in Typologically Diverse Languages. TACL 8.",
+        languages=tuple(TYDI_FOLDERS.values()),
+        description="TyDi QA GoldP split per language (SQuAD v1.1 format): dev for 9 "
+        "languages, train for en, ko, sw."),
+    _declare(
+        "amqa", "semantic-systems/amharic-qa", "68d06ea20ba0dedfdb99385d44fbdc54b83ad96a",
+        checksums.AMQA, licence="MIT",
+        citation="Abedissa, Usbeck and Assabie 2023. AmQA: Amharic Question Answering "
+        "Dataset. arXiv:2303.03290.",
+        languages=("amh_Ethi",),
+        description="Amharic reading-comprehension questions over Wikipedia paragraphs "
+        "(SQuAD-like), train/dev/test."),
+    _declare(
+        "sib200", "dadelani/sib-200", "593cea88519930f776c1a4a1980b6a35b39dca57",
+        checksums.SIB200, licence="CC BY-SA 4.0 (FLORES-200 text)",
+        citation="Adelani et al. 2024. SIB-200: A Simple, Inclusive, and Big Evaluation "
+        "Dataset for Topic Classification in 200+ Languages and Dialects. EACL 2024.",
+        languages=SIB200_LANGUAGES,
+        description="FLORES-200 sentences in 205 language variants, row i of every language "
+        "the translation of row i of English: a multiway-parallel corpus (701/99/204)."),
+]}
+
+
+def dataset(name: str) -> Dataset:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise XlirError(f"unknown dataset '{name}'; built-in: {', '.join(DATASETS)}") from None

@@ -1,0 +1,157 @@
+"""Built-in tasks and pairs against the upstream counts (real: reads the mirrored data), and
+user bitext files (offline)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from xlir.data.bitext import load_bitext_task
+from xlir.data.tasks import load_pairs, load_task
+from xlir.errors import InputError, XlirError
+
+AFRIQA = {  # questions with a gold passage per language, counted from the gold files
+    "test": {"bem_Latn": 308, "fon_Latn": 386, "hau_Latn": 300, "ibo_Latn": 409,
+             "kin_Latn": 345, "swh_Latn": 295, "twi_Latn": 486, "yor_Latn": 253,
+             "zul_Latn": 325},
+    "dev": {"bem_Latn": 235, "fon_Latn": 271, "hau_Latn": 222, "ibo_Latn": 307,
+            "kin_Latn": 230, "twi_Latn": 348, "zul_Latn": 242},
+    "train": {"bem_Latn": 228, "fon_Latn": 282, "hau_Latn": 223, "ibo_Latn": 305,
+              "kin_Latn": 214, "twi_Latn": 351, "yor_Latn": 247, "zul_Latn": 242},
+}
+TYDI_DEV = {"arb_Arab": (921, 842), "ben_Beng": (113, 105), "eng_Latn": (440, 429),
+            "fin_Latn": (782, 634), "ind_Latn": (565, 514), "kor_Hang": (276, 228),
+            "rus_Cyrl": (812, 778), "swh_Latn": (499, 357), "tel_Telu": (669, 601)}
+
+
+def _per_lang(task) -> dict[str, int]:
+    return dict(sorted(Counter(task.query_lang.values()).items()))
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("split", ["test", "dev", "train"])
+def test_afriqa_counts(mirror, split):
+    task = load_task("afriqa", split)
+    assert _per_lang(task) == AFRIQA[split]
+    assert len(task.corpus) == 6151  # one pool of every unique gold passage, all splits
+    assert Counter(task.doc_lang.values()) == {"eng_Latn": 5361, "fra_Latn": 790}
+    assert all(len(rel) == 1 and set(rel) <= set(task.corpus) for rel in task.qrels.values())
+    assert task.primary_measure == "RR@10" and task.pools().keys() == {"all"}
+
+
+@pytest.mark.real
+def test_afriqa_totals_match_the_readme_and_ids_are_stable(mirror):
+    test = load_task("afriqa", "test")
+    assert len(test.queries) == sum(AFRIQA["test"].values()) == 3107
+    assert test.queries["hau-test-0"] == "Awane yanki jahar Anambra take a Nijeriya?"
+    doc = test.corpus[next(iter(test.qrels["hau-test-0"]))]
+    assert doc["title"] == "Anambra State" and doc["text"].startswith("Anambra State  is a")
+    assert next(iter(test.qrels["hau-test-0"])) == next(iter(
+        load_task("afriqa", "test", languages=["ha"]).qrels["hau-test-0"]))
+    translated = load_task("afriqa-translate", "test", languages=["hau"])
+    assert translated.queries["hau-test-0"] == "What region is Anambra State in Nigeria?"
+    assert set(translated.query_lang.values()) == {"hau_Latn"}
+    assert translated.meta["query_text_lang"] == "eng_Latn"
+    assert len(translated.queries) == 300 and translated.qrels["hau-test-0"] == \
+        test.qrels["hau-test-0"]
+
+
+@pytest.mark.real
+def test_tydi_mono_pools_per_language(mirror):
+    task = load_task("tydi-mono", "dev", languages=list(TYDI_DEV))
+    pools = task.pools()
+    assert {lang: (len(q), len(d)) for lang, (q, d) in pools.items()} == TYDI_DEV
+    assert load_task("tydi-mono", "dev").languages == ["ben_Beng", "swh_Latn", "tel_Telu"]
+    as_test = load_task("tydi-mono")  # no public test split: dev is the evaluation set
+    assert as_test.split == "test" and as_test.meta["upstream_split"] == "dev"
+    assert len(as_test.queries) == 499 + 669 + 113
+    assert load_task("tydi-mono", "dev", languages=["sw"]).languages == ["swh_Latn"]
+    assert load_task("tydi-mono", "dev", languages="ar,ko").languages == ["arb_Arab", "kor_Hang"]
+    assert task.primary_measure == "nDCG@10"
+    with pytest.raises(XlirError, match="train split for"):
+        load_task("tydi-mono", "train", languages=["ar"])
+
+
+@pytest.mark.real
+def test_amqa(mirror):
+    sizes = {s: len(load_task("amqa", s).queries) for s in ("train", "dev", "test")}
+    assert sizes == {"train": 1723, "dev": 600, "test": 299}
+    assert sum(sizes.values()) == 2622
+    task = load_task("amqa", "test")
+    assert len(task.corpus) == 375 and task.languages == ["amh_Ethi"]
+
+
+@pytest.mark.real
+def test_flores_x2en_and_en2x(mirror):
+    x2en = load_task("flores-x2en", "test")
+    assert len(x2en.languages) == 204 and len(x2en.queries) == 204 * 204
+    assert len(x2en.corpus) == 204 and set(x2en.doc_lang.values()) == {"eng_Latn"}
+    assert x2en.qrels["hau_Latn:1523"] == {"eng_Latn:1523": 1}
+    assert x2en.primary_measure == "Success@1"
+    en2x = load_task("flores-en2x", "test", languages=["hau", "yor_Latn"])
+    pools = en2x.pools()
+    assert {k: (len(q), len(d)) for k, (q, d) in pools.items()} == \
+        {"hau_Latn": (204, 204), "yor_Latn": (204, 204)}
+    assert en2x.queries["eng_Latn>hau_Latn:1523"] == en2x.queries["eng_Latn>yor_Latn:1523"]
+    assert en2x.qrels["eng_Latn>hau_Latn:1523"] == {"hau_Latn:1523": 1}
+    assert en2x.query_lang["eng_Latn>hau_Latn:1523"] == "hau_Latn"
+    for split, n in (("train", 701), ("dev", 99)):
+        assert len(load_task("flores-bitext", split, ["hau"], direction="x2en").queries) == n
+
+
+@pytest.mark.real
+def test_pairs(mirror):
+    sizes = {(n, s): len(load_pairs(n, s)) for n in ("tydi-en", "tydi-ko", "tydi-sw")
+             for s in ("train", "dev")}
+    assert sizes == {("tydi-en", "train"): 3696, ("tydi-en", "dev"): 440,
+                     ("tydi-ko", "train"): 1625, ("tydi-ko", "dev"): 276,
+                     ("tydi-sw", "train"): 2755, ("tydi-sw", "dev"): 499}
+    en = load_pairs("afriqa-en", "train")
+    native = load_pairs("afriqa-native", "dev")
+    assert len(en) == 2092 and len(native) == 1855
+    assert set(en[0]) == {"qid", "query", "query_lang", "doc_id", "title", "text"}
+    assert {p["query_lang"] for p in en} == {"eng_Latn"}
+    assert Counter(p["query_lang"] for p in native) == AFRIQA["dev"]
+    corpus = load_task("afriqa", "test").corpus
+    assert all(corpus[p["doc_id"]]["text"] == p["text"] for p in en)
+
+
+def test_task_errors():
+    with pytest.raises(XlirError, match="unknown task 'nope'"):
+        load_task("nope")
+    with pytest.raises(XlirError, match="takes no option direction"):
+        load_task("afriqa", direction="x2en")
+    with pytest.raises(XlirError, match="AfriQA has splits"):
+        load_task("afriqa", "validation")
+    with pytest.raises(XlirError, match="direction 'en2x' contradicts it"):
+        load_task("flores-x2en", direction="en2x")
+    with pytest.raises(XlirError, match="flores-bitext needs direction"):
+        load_task("flores-bitext")
+    with pytest.raises(XlirError, match="unknown pair set"):
+        load_pairs("tydi-xx")
+
+
+def test_user_bitext(tmp_path):
+    (tmp_path / "hau.txt").write_text("Kano birni ne\nIna ruwa\n")
+    (tmp_path / "eng.txt").write_text("Kano is a city\nWhere is water\n")
+    task = load_bitext_task(tmp_path / "hau.txt", tmp_path / "eng.txt", "ha", "en")
+    assert task.queries == {"hau_Latn>eng_Latn:1": "Kano birni ne",
+                            "hau_Latn>eng_Latn:2": "Ina ruwa"}
+    assert task.qrels == {"hau_Latn>eng_Latn:1": {"eng_Latn:1": 1},
+                          "hau_Latn>eng_Latn:2": {"eng_Latn:2": 1}}
+    back = load_bitext_task(tmp_path / "hau.txt", tmp_path / "eng.txt", "ha", "en", "tgt2src")
+    assert back.corpus["hau_Latn:2"]["text"] == "Ina ruwa"
+    assert set(back.query_lang.values()) == {"hau_Latn"}
+    assert back.meta["query_text_lang"] == "eng_Latn"
+
+
+@pytest.mark.parametrize("hau, eng, message", [
+    ("a\nb\n", "a\n", "2 lines, but .* has 1: not line-aligned"),
+    ("a\n\nb\n", "a\nb\nc\n", "empty text"),
+])
+def test_user_bitext_errors(tmp_path, hau, eng, message):
+    (tmp_path / "hau.txt").write_text(hau)
+    (tmp_path / "eng.txt").write_text(eng)
+    with pytest.raises(InputError, match=message):
+        load_bitext_task(tmp_path / "hau.txt", tmp_path / "eng.txt", "ha", "en")
