@@ -73,12 +73,13 @@ def tiny_hf_encoder_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_st_encoder_dir(tiny_hf_encoder_dir, tmp_path_factory) -> Path:
     """The tiny encoder as a sentence-transformers folder: mean pooling, L2 norm, E5 prefixes."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     path = tmp_path_factory.mktemp("tiny-st")
-    word = models.Transformer(str(tiny_hf_encoder_dir), max_seq_length=64)
-    pool = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
-    st = SentenceTransformer(modules=[word, pool, models.Normalize()], device="cpu",
+    word = Transformer(str(tiny_hf_encoder_dir), max_seq_length=64)
+    pool = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+    st = SentenceTransformer(modules=[word, pool, Normalize()], device="cpu",
                              prompts={"query": "query: ", "passage": "passage: "})
     st.save(str(path))
     return path

@@ -19,6 +19,15 @@ ORDER = ["models", "data", "train", "export", "index", "search", "evaluate", "co
          "study", "report", "bench"]
 
 
+class _MistralRegexFilter(logging.Filter):
+    """transformers 4.57 warns "incorrect regex pattern ... fix_mistral_regex=True" for every
+    local tokenizer folder saved by 4.57.x. For XLM-R and Gemma it is a false positive, and
+    setting the flag would change tokenization (checked against the reference ids)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "fix_mistral_regex" not in record.getMessage()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xlir",
@@ -52,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("urllib3", "filelock", "httpx", "matplotlib", "numba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.get_logger("transformers.tokenization_utils_base").addFilter(_MistralRegexFilter())
     from xlir.errors import XlirError
 
     try:
