@@ -91,7 +91,7 @@ def params(files: StudyFiles, page: Page) -> None:
         points = {}
         for system in files.dense_systems():
             if system in systems:
-                trainable = files.models.get(system, {}).get("trainable_parameters", 0)
+                trainable = files.models.get(system, {}).get("trainable_params", 0)
                 points[system] = (trainable, macro(systems[system], measure))
         if points:
             page.image(f"params-{task}.png", report_plots.quality_vs_params(points, measure),
@@ -136,7 +136,7 @@ def xqg(files: StudyFiles, page: Page) -> None:
         page.heading("Generated-query quality", level=3)
         page.table(["language", "queries", "language-ID agreement", "duplicates",
                     "mean length (words)"],
-                   [[lang, q.get("n", ""), _f(q.get("langid_agreement")),
+                   [[lang, q.get("rows", ""), _f(q.get("langid_agreement")),
                      _f(q.get("duplicate_rate")), _f(q.get("mean_words"), 1)]
                     for lang, q in quality.items()],
                    files.xqg_quality.get("classifier_note", ""))
@@ -179,14 +179,15 @@ def costs(files: StudyFiles, page: Page) -> None:
         rows.append([system, f"{m.get('trainable_parameters', 0):,}",
                      f"{m.get('total_parameters', 0):,}" if m else "-",
                      _f(m.get("saved_bytes", 0) / 1e6, 2) if m else "-",
-                     _f(m.get("train_s"), 0) if m else "0", _f(m.get("peak_rss_mb"), 0) if m else "-",
+                     _f(m.get("wall_time_s"), 0) if m else "0", _f(m.get("peak_rss_mb"), 0) if m else "-",
                      _f(retrieve, 0)])
     page.table(["system", "trainable params", "total params", "saved size (MB)", "train time (s)",
                 "peak RSS (MB)", "encode + search time, all tasks (s)"], rows,
                "frozen saves nothing: it is the packaged encoder. Times on the machine below.")
     if files.study:
-        page.para(f"Whole study wall time: {files.study.get('wall_s', '?')} s "
-                  f"(including stages resumed from an earlier run, which cost nothing).")
+        page.para(f"Study wall time, summed over every invocation (a resumed study adds only "
+                  f"what it ran): {files.study.get('wall_s_total', '?')} s. Peak RSS is the "
+                  "training process's peak; in a study it includes the stages run before it.")
 
 
 def environment(files: StudyFiles, page: Page) -> None:

@@ -130,7 +130,9 @@ class Study:
         self.root = Path(out or config.out)
         self._tasks: dict[str, Any] = {}
         self._t0 = time.time()
-        self._done = 0
+        self._done = self._ran = 0
+        status = self.root / "study.json"
+        self._previous_s = storage.read_json(status).get("wall_s_total", 0.0) if status.exists() else 0.0
 
     # ---- bookkeeping -------------------------------------------------------------------------
     def systems(self) -> list[str]:
@@ -155,12 +157,25 @@ class Study:
         return steps
 
     def progress(self, stage: str, target: str, skipped: bool) -> None:
+        """Log the study's progress and keep study.json's running totals current (a killed
+        study keeps the time it spent)."""
         self._done += 1
+        self._ran += 0 if skipped else 1
         total = len(self.plan())
         elapsed = time.time() - self._t0
-        eta = elapsed / self._done * (total - self._done) if self._done else 0
+        # Estimate from the stages that really ran: skipped ones cost nothing.
+        eta = elapsed / self._ran * (total - self._done) if self._ran else 0
         log.info("[%d/%d] %s %s %s (elapsed %.0fs, ~%.0fs left)", self._done, total, stage,
                  target, "already done, skipped" if skipped else "done", elapsed, eta)
+        self._write_status(finished=False)
+
+    def _write_status(self, finished: bool) -> None:
+        storage.write_json(self.root / "study.json", {
+            "name": self.config.name, "systems": self.systems(), "stages_done": self._done,
+            "stages_total": len(self.plan()), "finished": finished,
+            "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "wall_s_this_run": round(time.time() - self._t0, 1),
+            "wall_s_total": round(self._previous_s + time.time() - self._t0, 1)})
 
     def spec(self, label: str) -> TaskSpec:
         return next(t for t in self.config.tasks if t.label == label)
@@ -200,9 +215,7 @@ class Study:
             from xlir.study_xqg import run_xqg
 
             run_xqg(self)
-        storage.write_json(self.root / "study.json", {
-            "name": self.config.name, "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "wall_s": round(time.time() - self._t0, 1), "systems": self.systems()})
+        self._write_status(finished=True)
         return self.root
 
     def model_dir(self, system: str) -> Path:
@@ -276,8 +289,8 @@ class Study:
         out = self.root / "systems" / system / spec.label
         write_trec_run(run, out / "run.trec", tag=system)
         result = evaluate_run(run, task)  # the task's primary measure first, then the rest
-        metrics = {"system": system, "task": spec.label, "primary": task.primary_measure,
-                   **result.to_json(), **extra}
+        metrics = {**result.to_json(), "system": system, "task": spec.label,
+                   "task_name": task.name, "primary": task.primary_measure, **extra}
         storage.write_json(out / "metrics.json", metrics)
         return metrics
 
