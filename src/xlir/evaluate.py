@@ -1,0 +1,202 @@
+"""Runs and their scores: dense and hybrid runs, TREC run files, metrics per language.
+
+Metrics come from ir-measures (names as it writes them: `nDCG@10`, `RR@10`, `R@100`,
+`Success@1` = accuracy@1 for bitext mining). Counting rules:
+- every query of the task that has at least one judged document counts; a query the run has
+  nothing for scores 0 on every measure (ir-measures alone would skip it);
+- score ties are broken by doc id, ascending (see `_untie`), for every measure alike;
+- a language's score is the mean over its queries; `macro` is the mean over languages;
+- `seen_unseen` is the macro over the languages that were / were not in the encoder's
+  pretraining (`xlir.data.languages.seen_in_pretraining`); languages it cannot place go to
+  "unknown".
+
+Hybrid runs (`hybrid_run`) re-implement ranx's two fusions in plain Python because importing
+ranx compiles numba kernels for 15-100 s on the 2-core machine; tests/test_evaluate.py checks
+the equivalence against ranx (opt-in: XLIR_RANX_TEST=1). "rrf" is ranx `fuse(method="rrf")`
+(score = sum 1/(60 + rank), unweighted; `weight` is ignored), "interpolate" is ranx
+`fuse(norm="min-max", method="wsum", weights=[w, 1-w])` (per query min-max normalisation; a run
+whose scores are all equal normalises to 0, as in ranx; a document missing from a run
+contributes 0).
+
+BM25 runs are in bm25.py; significance tests in stats.py. This module does NOT train or
+choose models.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from xlir.errors import ConfigError, InputError
+from xlir.storage import atomic_path
+
+log = logging.getLogger(__name__)
+
+Run = dict[str, dict[str, float]]
+DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100")
+
+
+def default_measures(task) -> list[str]:
+    primary = getattr(task, "primary_measure", "nDCG@10")
+    return [primary] + [m for m in DEFAULT_MEASURES if m != primary]
+
+
+@dataclass
+class Result:
+    """Scores of one run on one task. per_query[measure][qid]; per_language[lang][measure]."""
+    task: str
+    measures: list[str]
+    per_query: dict[str, dict[str, float]]
+    query_lang: dict[str, str]
+    per_language: dict[str, dict[str, float]]
+    counts: dict[str, int]
+    macro: dict[str, float]
+    seen: dict[str, bool | None] = field(default_factory=dict)
+    seen_unseen: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "Result":
+        return cls(**obj)
+
+
+def evaluate_run(run: Run, task, measures: list[str] | None = None,
+                 encoder_family: str = "xlmr") -> Result:
+    """Score `run` on `task` per query, per language, macro and seen/unseen."""
+    import ir_measures
+
+    names = list(measures or default_measures(task))
+    parsed = [ir_measures.parse_measure(m) for m in names]
+    qids = [q for q in task.queries if any(v > 0 for v in task.qrels.get(q, {}).values())]
+    qrels = {q: {d: int(r) for d, r in task.qrels[q].items()} for q in qids}
+    per_query = {m: {q: 0.0 for q in qids} for m in names}
+    by_str = {str(p): n for p, n in zip(parsed, names)}
+    judged_run = {q: _untie(run[q]) for q in qids if run.get(q)}
+    if judged_run:
+        for row in ir_measures.iter_calc(parsed, qrels, judged_run):
+            per_query[by_str[str(row.measure)]][row.query_id] = float(row.value)
+    langs: dict[str, list[str]] = {}
+    for q in qids:
+        langs.setdefault(task.query_lang[q], []).append(q)
+    per_language = {lang: {m: _mean([per_query[m][q] for q in qs]) for m in names}
+                    for lang, qs in sorted(langs.items())}
+    macro = {m: _mean([per_language[lang][m] for lang in per_language]) for m in names}
+    seen = {lang: _seen(lang, encoder_family) for lang in per_language}
+    groups: dict[str, list[str]] = {}
+    for lang, s in seen.items():
+        groups.setdefault("unknown" if s is None else ("seen" if s else "unseen"), []).append(lang)
+    seen_unseen = {g: {m: _mean([per_language[lang][m] for lang in ls]) for m in names}
+                   for g, ls in sorted(groups.items())}
+    return Result(task.name, names, per_query, {q: task.query_lang[q] for q in qids},
+                  per_language, {lang: len(qs) for lang, qs in langs.items()}, macro, seen,
+                  seen_unseen)
+
+
+def _untie(docs: dict[str, float]) -> dict[str, float]:
+    """Scores replaced by descending ranks, ties broken by doc id (ascending, the order
+    write_trec_run writes). ir-measures' providers break ties differently (pytrec_eval: doc
+    id descending; its RR@k: ascending), so without this one run could get two rankings."""
+    ranked = sorted(docs.items(), key=lambda x: (-x[1], x[0]))
+    return {d: float(len(ranked) - i) for i, (d, _) in enumerate(ranked)}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _seen(lang: str, family: str) -> bool | None:
+    try:
+        from xlir.data.languages import seen_in_pretraining
+    except ImportError:
+        return None
+    try:
+        return bool(seen_in_pretraining(lang, encoder=family))
+    except Exception:  # an unknown code: report it as "unknown", not a crash
+        return None
+
+
+def dense_run(encoder, task, k: int = 100, index_kind: str = "flat",
+              cache_dir: str | Path | None = None, batch_size: int = 64,
+              show_progress: bool = False) -> Run:
+    """Encode the task's corpus and queries with `encoder`, search each pool -> run.
+    With `cache_dir` the embeddings are cached there (encode.py) and reused."""
+    from xlir.encode import encode_corpus, encode_queries
+    from xlir.index import DenseIndex
+
+    if cache_dir is not None:
+        doc_ids, d_vecs = encode_corpus(encoder, task.corpus, cache_dir, batch_size,
+                                        show_progress=show_progress)
+        q_ids, q_vecs = encode_queries(encoder, task.queries, cache_dir, batch_size,
+                                       show_progress=show_progress)
+    else:
+        doc_ids, q_ids = list(task.corpus), list(task.queries)
+        d_vecs = encoder.encode_passages([task.corpus[d] for d in doc_ids], batch_size,
+                                         show_progress)
+        q_vecs = encoder.encode_queries([task.queries[q] for q in q_ids], batch_size,
+                                        show_progress)
+    index = DenseIndex.build(d_vecs, doc_ids, kind=index_kind)
+    return index.search_task(q_ids, q_vecs, task.pools(), k)
+
+
+def hybrid_run(run_a: Run, run_b: Run, method: str = "rrf", weight: float = 0.5,
+               k: int = 100, rrf_k: int = 60) -> Run:
+    """Fuse two runs (see the module docstring). `weight` is run_a's share ("interpolate")."""
+    if method not in ("rrf", "interpolate"):
+        raise ConfigError(f"fusion method must be 'rrf' or 'interpolate', got {method!r}")
+    if not 0.0 <= weight <= 1.0:
+        raise ConfigError(f"weight must be in [0, 1], got {weight}")
+    out: Run = {}
+    for q in sorted(set(run_a) | set(run_b)):
+        a, b = run_a.get(q, {}), run_b.get(q, {})
+        if method == "rrf":
+            na, nb, wa, wb = _rrf(a, rrf_k), _rrf(b, rrf_k), 1.0, 1.0
+        else:
+            na, nb, wa, wb = _minmax(a), _minmax(b), weight, 1.0 - weight
+        fused = {d: wa * na.get(d, 0.0) + wb * nb.get(d, 0.0) for d in set(a) | set(b)}
+        out[q] = dict(sorted(fused.items(), key=lambda x: (-x[1], x[0]))[:k])
+    return out
+
+
+def _rrf(scores: dict[str, float], k: int) -> dict[str, float]:
+    ranked = sorted(scores.items(), key=lambda x: (-x[1], x[0]))
+    return {d: 1.0 / (k + r) for r, (d, _) in enumerate(ranked, start=1)}
+
+
+def _minmax(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    return {d: (s - lo) / (hi - lo) if hi > lo else 0.0 for d, s in scores.items()}
+
+
+def write_trec_run(run: Run, path: str | Path, tag: str = "xlir") -> None:
+    """TREC format `qid Q0 docid rank score tag`, each query's docs best first."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for q, docs in run.items():
+            ranked = sorted(docs.items(), key=lambda x: (-x[1], x[0]))
+            for rank, (d, s) in enumerate(ranked, start=1):
+                f.write(f"{q} Q0 {d} {rank} {s:.6f} {tag}\n")
+
+
+def read_trec_run(path: str | Path) -> Run:
+    run: Run = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError("run file not found", path) from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 6:
+            raise InputError(f"expected 6 columns 'qid Q0 docid rank score tag', got "
+                             f"{len(parts)}", path, n)
+        try:
+            run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+        except ValueError:
+            raise InputError(f"score {parts[4]!r} is not a number", path, n, "score") from None
+    return run
