@@ -112,6 +112,9 @@ def test_run_folder_and_skip(tiny_st_encoder_dir, tmp_path):
     stamp = (run / "xlir-model.json").stat().st_mtime_ns
     assert train(cfg, run, train_pairs=[], dev_pairs=[]) == summary  # complete: not trained again
     assert (run / "xlir-model.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match=r"another config \(changed: lr, max_steps\)"):
+        train(config(tiny_st_encoder_dir, lr=5e-4, max_steps=2), run, train_pairs=[], dev_pairs=[])
+    assert (run / "xlir-model.json").stat().st_mtime_ns == stamp
 
 
 @pytest.mark.parametrize("method", ["lora", "bottleneck", "full"])

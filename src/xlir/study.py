@@ -130,7 +130,9 @@ class Study:
         self.root = Path(out or config.out)
         self._tasks: dict[str, Any] = {}
         self._t0 = time.time()
-        self._done = self._ran = 0
+        self._done = 0
+        self._last = self._t0
+        self._cost: dict[str, list[float]] = {}  # stage kind -> seconds of each stage run
         status = self.root / "study.json"
         self._previous_s = storage.read_json(status).get("wall_s_total", 0.0) if status.exists() else 0.0
 
@@ -160,14 +162,26 @@ class Study:
         """Log the study's progress and keep study.json's running totals current (a killed
         study keeps the time it spent)."""
         self._done += 1
-        self._ran += 0 if skipped else 1
-        total = len(self.plan())
-        elapsed = time.time() - self._t0
-        # Estimate from the stages that really ran: skipped ones cost nothing.
-        eta = elapsed / self._ran * (total - self._done) if self._ran else 0
+        now = time.time()
+        if not skipped:
+            self._cost.setdefault(stage, []).append(now - self._last)
+        self._last = now
+        plan = self.plan()
+        total, elapsed = len(plan), now - self._t0
+        eta = self._estimate([s for s, _ in plan[self._done:]])
         log.info("[%d/%d] %s %s %s (elapsed %.0fs, ~%.0fs left)", self._done, total, stage,
                  target, "already done, skipped" if skipped else "done", elapsed, eta)
         self._write_status(finished=False)
+
+    def _estimate(self, stages: list[str]) -> float:
+        """Seconds left: each stage kind at its mean cost so far in this run (a kind not yet
+        seen at the mean of all stages run), skipped stages cost nothing."""
+        spent = [c for costs in self._cost.values() for c in costs]
+        if not spent:
+            return 0.0
+        mean = {k: sum(v) / len(v) for k, v in self._cost.items()}
+        default = sum(spent) / len(spent)
+        return sum(mean.get(s, default) for s in stages)
 
     def _write_status(self, finished: bool) -> None:
         storage.write_json(self.root / "study.json", {
@@ -234,8 +248,7 @@ class Study:
     def _train(self, system: str, method: MethodSpec, seed: int) -> None:
         out = self.model_dir(system)
         if method.name == "frozen" or (out / "xlir-model.json").exists():
-            self.progress("train", system, skipped=True)
-            return
+            return self.progress("train", system, skipped=True)  # frozen: nothing to train
         from xlir.train import TrainConfig, train
 
         data = merge(merge(self.config.train, method.train), {"method": method.name, "seed": seed})

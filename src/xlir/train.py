@@ -22,6 +22,7 @@ It does not encode corpora or evaluate on test tasks (xlir.encoder / xlir.evalua
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import resource
 import shutil
@@ -121,6 +122,7 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     from xlir import tuning
 
     run_dir = Path(run_dir)
+    _check_same_config(run_dir, config)
     if is_complete(run_dir):
         logger.info("%s is complete; not training again", run_dir)
         return read_json(run_dir / "xlir-model.json")
@@ -164,6 +166,21 @@ def _resolve_model(model: str | None) -> Path:
     from xlir.models import resolve_encoder
 
     return Path(resolve_encoder(model)).resolve()
+
+
+def _check_same_config(run_dir: Path, config: TrainConfig) -> None:
+    """A run folder belongs to one config: resuming or skipping it under another would mix
+    or mislabel results. (MAD-X fills in its language-adapter paths itself: not compared.)"""
+    path = run_dir / "train_config.json"
+    if not path.is_file():
+        return
+    old, new = read_json(path), json.loads(json.dumps(config.to_dict()))
+    for d in (old, new):
+        d.get("method_options", {}).pop("lang_adapters", None)
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        raise ConfigError(f"{run_dir} was trained with another config (changed: "
+                          f"{', '.join(changed)}); use another output folder or delete it")
 
 
 def _with_language_adapters(config: TrainConfig, base: Path, root: Path) -> TrainConfig:
