@@ -106,6 +106,12 @@ def tiny_causal_lm_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_texts() -> list[str]:
+    """Texts drawn from the tiny tokenizer's training vocabulary."""
+    return list(TINY_TEXTS)
+
+
+@pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not beside the repository")

@@ -32,6 +32,7 @@ def test_builds_nested_dataclasses_and_coerces_ints_to_floats():
     cfg = from_dict(Outer, {"method": "full", "lr": 1, "langs": ["hau_Latn"], "inner": {"r": 4}})
     assert cfg == Outer("full", 1.0, ["hau_Latn"], Inner(4, 0.1), None)
     assert isinstance(cfg.lr, float)
+    assert from_dict(Outer, parse_overrides(["lr=1e-3"])).lr == 0.001  # YAML 1.1: a string
 
 
 @pytest.mark.parametrize("data, message", [

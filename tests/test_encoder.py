@@ -9,7 +9,6 @@ import types
 import numpy as np
 import pytest
 
-from conftest import TINY_TEXTS
 from xlir.encoder import BiEncoder, load_encoder, passage_text
 from xlir.errors import ConfigError, ModelNotFoundError
 
@@ -49,18 +48,18 @@ def test_fingerprint_stable_and_sensitive(tiny_st_encoder_dir, encoder):
     assert encoder.query_prefix == "query: " and encoder.passage_prefix == "passage: "
 
 
-def test_max_length_truncates(tiny_st_encoder_dir):
+def test_max_length_truncates(tiny_st_encoder_dir, tiny_texts):
     short = load_encoder(tiny_st_encoder_dir, max_length=4)
-    long_text = " ".join(TINY_TEXTS)
+    long_text = " ".join(tiny_texts)
     a = short.encode_queries([long_text])
     b = short.encode_queries([long_text + " the river runs through the city"])
     np.testing.assert_allclose(a, b, atol=1e-6)  # only the first 4 tokens count
 
 
-def test_int8_close_to_fp32(tiny_st_encoder_dir, encoder):
+def test_int8_close_to_fp32(tiny_st_encoder_dir, encoder, tiny_texts):
     q8 = load_encoder(tiny_st_encoder_dir, backend="int8")
     assert q8.fingerprint != encoder.fingerprint
-    a, b = encoder.encode_queries(TINY_TEXTS), q8.encode_queries(TINY_TEXTS)
+    a, b = encoder.encode_queries(tiny_texts), q8.encode_queries(tiny_texts)
     assert np.min(np.sum(a * b, axis=1)) > 0.95
     with pytest.raises(ConfigError):
         load_encoder(tiny_st_encoder_dir, backend="int4")

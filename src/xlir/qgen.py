@@ -1,0 +1,346 @@
+"""Cross-lingual query generation (xQG): questions about each passage, in each chosen language.
+
+The prompt puts the language name last, so every language shares the passage prefix:
+
+    <bos>{title}: {passage}\\nGenerate a {Language} question for this passage.\\nQuestion:
+
+Prompts are built from token lists (prefix ids + tail ids), never by re-tokenizing a joined
+string, so training, shared-prefix generation and a plain `generate` see the same ids.
+
+Fast path (`generate_questions`): the passage prefixes of a batch of passages are run once
+(left-padded, batch = passages), their KV cache is repeated for every (language, sample) row,
+the language tails are fed left-padded *between* prefix and tail (the attention mask has a hole
+there, position ids are given explicitly so real tokens keep positions 0..n-1), then all rows
+decode together; a row that emits eos or a newline is dropped from the batch and the cache.
+Sampling is top-p restricted to the top-k logits (no sort over the 262k vocabulary), with one
+random generator per row seeded from (seed, doc_id, lang, sample): a row's output does not
+depend on which other passages share its batch, so a resumed run writes the same questions.
+
+`generate_corpus` writes JSONL rows {doc_id, lang, question, generator, settings, sample}, one
+passage's rows per write, and resumes after a kill (a torn or partial passage is cut off).
+
+Not here: training the generator (qgen_train.py), language identification and output quality
+(langid.py), fusing generated queries into passage vectors (index.py). Beam search is not
+implemented: decoding is sampling or greedy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from xlir.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+PROMPT_TAIL = "\nGenerate a {language} question for this passage.\nQuestion:"
+
+# Used only while xlir.data.languages is absent from the tree.
+_FALLBACK_NAMES = {
+    "hau": "Hausa", "ibo": "Igbo", "kin": "Kinyarwanda", "swa": "Swahili", "swh": "Swahili",
+    "twi": "Twi", "yor": "Yoruba", "zul": "Zulu", "bem": "Bemba", "fon": "Fon", "eng": "English",
+    "fra": "French", "amh": "Amharic", "kor": "Korean", "ara": "Arabic", "arb": "Arabic",
+    "ben": "Bengali", "fin": "Finnish", "ind": "Indonesian", "rus": "Russian", "tel": "Telugu",
+    "som": "Somali", "wol": "Wolof",
+}
+
+
+def language_name(code: str) -> str:
+    """`hau_Latn` / `hau` -> "Hausa" (xlir.data.languages when present)."""
+    try:
+        from xlir.data.languages import language
+    except ImportError:
+        pass
+    else:
+        return language(code).name  # its error names the closest known codes
+    try:
+        return _FALLBACK_NAMES[code.split("_")[0]]
+    except KeyError:
+        raise ConfigError(f"unknown language code '{code}'") from None
+
+
+@dataclass
+class GenerateConfig:
+    languages: list[str] = field(default_factory=lambda: ["hau_Latn"])
+    samples: int = 1  # questions per passage per language
+    decoding: Literal["sample", "greedy"] = "sample"
+    temperature: float = 1.0
+    top_p: float = 0.95
+    top_k: int = 64  # top-p is applied inside the top-k logits only
+    max_new_tokens: int = 32
+    max_passage_tokens: int = 160
+    passages_per_batch: int = 2
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.languages:
+            raise ConfigError("languages: at least one language is needed")
+        if self.samples < 1 or self.max_new_tokens < 1 or self.passages_per_batch < 1:
+            raise ConfigError("samples, max_new_tokens and passages_per_batch must be >= 1")
+        if not 0.0 < self.top_p <= 1.0 or self.temperature <= 0.0 or self.top_k < 1:
+            raise ConfigError("need 0 < top_p <= 1, temperature > 0, top_k >= 1")
+        if self.decoding == "greedy" and self.samples != 1:
+            raise ConfigError("greedy decoding gives one question per language: samples=1")
+
+    def settings(self) -> dict:
+        """What a JSONL row records: everything that changes the questions."""
+        keep = ["decoding", "max_new_tokens", "max_passage_tokens", "seed"]
+        if self.decoding == "sample":
+            keep += ["temperature", "top_p", "top_k"]
+        return {k: getattr(self, k) for k in keep}
+
+
+# ----------------------------------------------------------------------------- prompts
+
+def passage_ids(tokenizer, title: str, text: str, max_passage_tokens: int) -> list[int]:
+    """`<bos>{title}: {passage}` as ids, the passage part cut to `max_passage_tokens`."""
+    head = f"{title}: {text}" if title else text
+    ids = tokenizer(head, add_special_tokens=False)["input_ids"][:max_passage_tokens]
+    return [tokenizer.bos_token_id, *ids]
+
+
+def tail_ids(tokenizer, language: str) -> list[int]:
+    tail = PROMPT_TAIL.format(language=language_name(language))
+    return tokenizer(tail, add_special_tokens=False)["input_ids"]
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """eos and every token whose text holds a newline: a question is one line."""
+    stops = {tokenizer.eos_token_id}
+    for piece, idx in tokenizer.get_vocab().items():
+        if "\n" in piece or piece == "<0x0A>":
+            stops.add(idx)
+    return sorted(s for s in stops if s is not None)
+
+
+# ----------------------------------------------------------------------------- decoding
+
+def _left_pad(rows: list[list[int]], pad_id: int):
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r):] = 1
+    return ids, mask
+
+
+def row_generator(seed: int, doc_id: str, lang: str, sample: int):
+    import torch
+
+    digest = hashlib.sha256(f"{seed}\t{doc_id}\t{lang}\t{sample}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def pick_next(logits, cfg: GenerateConfig, generators: list | None):
+    """Next token per row: argmax, or top-p sampling inside the top-k logits."""
+    import torch
+
+    if cfg.decoding == "greedy":
+        return logits.argmax(-1)
+    values, index = logits.float().topk(min(cfg.top_k, logits.shape[-1]), dim=-1)  # (B, k)
+    probs = torch.softmax(values / cfg.temperature, dim=-1)
+    before = probs.cumsum(-1) - probs  # mass of the better candidates
+    probs = probs.masked_fill(before >= cfg.top_p, 0.0)  # the best one always stays
+    picks = [torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators)]
+    return index.gather(1, torch.stack(picks)).squeeze(1)
+
+
+def _last_logits(model, **inputs):
+    """(logits of each row's last position (B, V), cache). The output head runs on a 2-D input:
+    torch.matmul of a strided 3-D slice with a weight that does not require grad (as after a
+    LoRA merge) takes a batched path that copies the 262k x 640 head per row: 8x slower."""
+    import torch
+
+    out = model.get_decoder()(use_cache=True, **inputs)
+    logits = model.get_output_embeddings()(out.last_hidden_state[:, -1, :])
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits, out.past_key_values
+
+
+def _prefill(model, prefixes: list[list[int]], tails: list[list[int]], repeats: int, pad_id):
+    """Run prefixes once, repeat their cache per row, feed the tails.
+    -> (next-token logits, cache, attention mask so far, position of each row's last token)"""
+    import torch
+
+    p_ids, p_mask = _left_pad(prefixes, pad_id)
+    p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
+    _, cache = _last_logits(model, input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos)
+    cache.batch_repeat_interleave(repeats)
+    p_mask = p_mask.repeat_interleave(repeats, dim=0)  # (B, Lp)
+    t_ids, t_mask = _left_pad(tails, pad_id)  # (B, Lt); the hole sits between prefix and tail
+    pos = p_mask.sum(-1, keepdim=True) + (t_mask.cumsum(-1) - 1).clamp(min=0)
+    mask = torch.cat([p_mask, t_mask], dim=-1)
+    logits, cache = _last_logits(model, input_ids=t_ids, attention_mask=mask, position_ids=pos,
+                                 past_key_values=cache)
+    return logits, cache, mask, pos[:, -1]
+
+
+def generate_questions(model, tokenizer, passages: list[tuple[str, str, str]],
+                       cfg: GenerateConfig, stops: Iterable[int] | None = None) -> list[dict]:
+    """Questions for `passages` [(doc_id, title, text)] -> rows {doc_id, lang, sample, question,
+    token_ids}, in passage, language, sample order. One batch: the caller chooses its size."""
+    import torch
+
+    stops = torch.tensor(sorted(stops if stops is not None else stop_token_ids(tokenizer)),
+                         dtype=torch.long)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    keys = [(d, lang, s) for d, _, _ in passages for lang in cfg.languages
+            for s in range(cfg.samples)]
+    repeats = len(cfg.languages) * cfg.samples
+    prefixes = [passage_ids(tokenizer, t, x, cfg.max_passage_tokens) for _, t, x in passages]
+    lang_tails = {lang: tail_ids(tokenizer, lang) for lang in cfg.languages}
+    tails = [lang_tails[lang] for _, lang, _ in keys]
+    window = getattr(model.config, "sliding_window", None)
+    longest = max(map(len, prefixes)) + max(map(len, tails)) + cfg.max_new_tokens
+    if window and longest >= window:
+        raise ConfigError(f"prompt + new tokens ({longest}) must stay under the model's "
+                          f"sliding window ({window}): lower max_passage_tokens")
+    gens = [row_generator(cfg.seed, *k) for k in keys] if cfg.decoding == "sample" else None
+    out: list[list[int]] = [[] for _ in keys]
+    with torch.inference_mode():
+        logits, cache, mask, pos = _prefill(model, prefixes, tails, repeats, pad_id)
+        alive = torch.arange(len(keys))
+        for step in range(cfg.max_new_tokens):
+            nxt = pick_next(logits, cfg, None if gens is None else [gens[i] for i in alive])
+            done = torch.isin(nxt, stops)
+            for row, tok, d in zip(alive.tolist(), nxt.tolist(), done.tolist()):
+                if not d:
+                    out[row].append(tok)
+            if done.all() or step == cfg.max_new_tokens - 1:
+                break
+            if done.any():  # drop finished rows from the batch and from the cache
+                keep = (~done).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                alive, nxt, mask, pos = alive[keep], nxt[keep], mask[keep], pos[keep]
+            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
+            pos = pos + 1
+            logits, cache = _last_logits(model, input_ids=nxt[:, None], attention_mask=mask,
+                                         position_ids=pos[:, None], past_key_values=cache)
+    return [{"doc_id": d, "lang": lang, "sample": s, "token_ids": ids,
+             "question": tokenizer.decode(ids, skip_special_tokens=True).strip()}
+            for (d, lang, s), ids in zip(keys, out)]
+
+
+# ----------------------------------------------------------------------------- models
+
+def load_generator(path: str | Path | None = None, dtype: str = "float32"):
+    """A causal LM + tokenizer: a HF folder, a `xlir qgen train` run folder (LoRA merged into
+    its base), or None / "gemma-3-270m" for the prepared packaged model.
+    -> (model, tokenizer, name)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    if path is not None and (Path(path) / "qgen-manifest.json").is_file():
+        from xlir.qgen_train import load_trained_generator
+        return load_trained_generator(Path(path), torch_dtype)
+    from xlir.models import resolve_generator
+
+    path = resolve_generator(None if path is None else str(path))  # a name, a folder or None
+    if not (path / "config.json").is_file():
+        raise InputError("not a Hugging Face model folder (no config.json)", path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    if model.config.is_encoder_decoder:
+        raise ConfigError(f"{path}: only decoder-only (causal) generators are supported")
+    return model.eval(), tokenizer, path.name
+
+
+# ----------------------------------------------------------------------------- corpus files
+
+def _resume_point(path: Path, cfg: GenerateConfig) -> tuple[int, set[str]]:
+    """(byte offset after the last complete passage, doc ids complete before it)."""
+    settings = cfg.settings()
+    expected = [(lang, s) for lang in cfg.languages for s in range(cfg.samples)]
+    done: set[str] = set()
+    good_end, group, group_doc, offset = 0, 0, None, 0
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            offset += len(raw)
+            try:
+                row = json.loads(raw) if raw.endswith(b"\n") else None
+            except json.JSONDecodeError:
+                row = None
+            if row is None or (group and row.get("doc_id") != group_doc):
+                break  # torn line, or a passage cut short by a kill: resume from here
+            if (row.get("settings") != settings
+                    or (row.get("lang"), row.get("sample")) != expected[group]):
+                raise InputError("written with other settings, languages or samples; use a new "
+                                 "output file", path, line_no)
+            group, group_doc = group + 1, row["doc_id"]
+            if group == len(expected):
+                done.add(group_doc)
+                good_end, group, group_doc = offset, 0, None
+    return good_end, done
+
+
+def generate_corpus(model, tokenizer, corpus: dict[str, dict], out_path: str | Path,
+                    cfg: GenerateConfig, generator_name: str, progress: bool = True) -> int:
+    """Write questions for every passage of `corpus` to JSONL; resumes; -> rows written now."""
+    from tqdm import tqdm
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    settings = cfg.settings()
+    per_passage = len(cfg.languages) * cfg.samples
+    done: set[str] = set()
+    if out_path.exists():
+        end, done = _resume_point(out_path, cfg)
+        os.truncate(out_path, end)
+    todo = [d for d in corpus if d not in done]
+    stops = stop_token_ids(tokenizer)
+    written, start = 0, time.perf_counter()
+    bar = tqdm(total=len(corpus), initial=len(done), unit="passage", disable=not progress)
+    with open(out_path, "a", encoding="utf-8") as f:
+        for i in range(0, len(todo), cfg.passages_per_batch):
+            batch = [(d, corpus[d].get("title", ""), corpus[d]["text"])
+                     for d in todo[i:i + cfg.passages_per_batch]]
+            rows = generate_questions(model, tokenizer, batch, cfg, stops)
+            for j in range(0, len(rows), per_passage):  # one write per passage
+                f.write("".join(json.dumps(
+                    {"doc_id": r["doc_id"], "lang": r["lang"], "question": r["question"],
+                     "generator": generator_name, "settings": settings, "sample": r["sample"]},
+                    ensure_ascii=False) + "\n" for r in rows[j:j + per_passage]))
+                f.flush()
+            written += len(rows)
+            bar.update(len(batch))
+            bar.set_postfix(q_per_s=f"{written / (time.perf_counter() - start):.2f}")
+    bar.close()
+    return written
+
+
+def read_corpus(spec: str, split: str = "test") -> dict[str, dict]:
+    """A task name (xlir.data.tasks) or a BEIR folder / corpus.jsonl -> corpus."""
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "corpus.jsonl"
+    if path.suffix == ".jsonl":
+        corpus = {}
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    row = json.loads(line)
+                    corpus[str(row["_id"])] = {"title": row.get("title", ""), "text": row["text"]}
+                except (json.JSONDecodeError, KeyError) as e:
+                    raise InputError(f"not a BEIR corpus row ({e})", path, n) from None
+        return corpus
+    from xlir.data.tasks import load_task
+    return load_task(spec, split).corpus
+
+
+def config_from(overrides: dict) -> GenerateConfig:
+    from xlir.config import from_dict
+    return from_dict(GenerateConfig, overrides)

@@ -1,0 +1,253 @@
+"""Fine-tune a causal LM into a passage-to-question generator with LoRA (`xlir qgen train`).
+
+Examples are (passage, target language) -> question pairs from training splits only: the
+prompt is qgen's (`<bos>{title}: {passage}\\nGenerate a {Language} question for this
+passage.\\nQuestion:`), the target ` {question}<eos>`, and the loss covers the target tokens
+only. A run folder holds:
+
+    qgen-manifest.json   base model, config, pair counts, losses; "complete" when finished
+    adapter/             the peft LoRA adapter (safetensors)
+    checkpoint/          adapter + AdamW state (safetensors) + step, every `save_every` steps
+
+A rerun continues from the checkpoint (same data order: batches come from a seeded permutation
+per epoch); a complete run is skipped. Dropout noise is not restored on resume.
+
+peft is imported here (not through xlir.tuning): tuning's methods wrap sentence-transformers
+encoders and name BERT modules; a causal LM needs neither.
+
+Not here: generation (qgen.py), pair loading rules beyond "never a test split" (xlir.data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from xlir.errors import ConfigError
+from xlir.qgen import passage_ids, tail_ids
+from xlir.storage import atomic_dir, read_json, write_json
+
+log = logging.getLogger(__name__)
+MANIFEST = "qgen-manifest.json"
+
+
+@dataclass
+class QGenTrainConfig:
+    base: str | None = None  # HF causal-LM folder; None = the packaged gemma-3-270m
+    sources: list[str] = field(default_factory=lambda: ["afriqa-native", "tydi-en", "tydi-ko",
+                                                        "tydi-sw"])
+    split: str = "train"
+    eval_task: str = "afriqa"  # its test queries must not appear among training questions
+    languages: list[str] | None = None  # keep only these query languages
+    max_pairs_per_language: int | None = None
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj",
+                                                               "o_proj"])
+    lr: float = 3e-4
+    epochs: float = 1.0
+    steps: int | None = None  # overrides epochs when set
+    batch_size: int = 8
+    max_passage_tokens: int = 128
+    max_question_tokens: int = 48
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    seed: int = 0
+    save_every: int = 50
+
+    def __post_init__(self):
+        if self.split == "test" or "test" in self.split.split("+"):
+            raise ConfigError("split: the generator never trains on a test split")
+        if self.r < 1 or self.batch_size < 1 or self.save_every < 1 or self.lr <= 0:
+            raise ConfigError("r, batch_size, save_every must be >= 1 and lr > 0")
+        if self.steps is None and self.epochs <= 0:
+            raise ConfigError("epochs must be > 0 (or set steps)")
+
+
+def training_pairs(cfg: QGenTrainConfig) -> list[dict]:
+    """Pairs {query, query_lang, title, text} from `cfg.sources`, capped per language."""
+    from xlir.data.tasks import load_pairs
+
+    pairs = [p for s in cfg.sources for p in load_pairs(s, cfg.split)]
+    if cfg.languages:
+        pairs = [p for p in pairs if p["query_lang"] in set(cfg.languages)]
+    if cfg.max_pairs_per_language:
+        rng, by_lang = random.Random(cfg.seed), {}
+        for p in pairs:
+            by_lang.setdefault(p["query_lang"], []).append(p)
+        pairs = [p for rows in by_lang.values()
+                 for p in rng.sample(rows, min(len(rows), cfg.max_pairs_per_language))]
+    return pairs
+
+
+def check_leakage(pairs: list[dict], task) -> tuple[list[dict], dict]:
+    """xlir.data.checks.leakage of `pairs` against the evaluation task -> (pairs without any
+    whose question is an evaluation query, the report + `dropped_questions`). Upstream AfriQA
+    repeats some questions across splits, so those are dropped, not fatal. Shared passages
+    are reported, not dropped: AfriQA's passage pool is common to all splits."""
+    from xlir.data.checks import leakage, normalise
+
+    report = leakage(pairs, task)
+    evaluation = {normalise(q) for q in task.queries.values()}
+    kept = [p for p in pairs if normalise(p["query"]) not in evaluation]
+    report["dropped_questions"] = len(pairs) - len(kept)
+    if report["dropped_questions"]:
+        log.warning("dropped %d training pair(s) whose question is a %s %s query",
+                    report["dropped_questions"], task.name, task.split)
+    return kept, report
+
+
+def encode_pair(tokenizer, pair: dict, cfg: QGenTrainConfig) -> tuple[list[int], list[int]]:
+    """-> (input ids, labels) with labels -100 on the prompt."""
+    prompt = (passage_ids(tokenizer, pair.get("title", ""), pair["text"], cfg.max_passage_tokens)
+              + tail_ids(tokenizer, pair["query_lang"]))
+    target = tokenizer(" " + pair["query"].strip(), add_special_tokens=False)["input_ids"]
+    target = target[:cfg.max_question_tokens] + [tokenizer.eos_token_id]
+    return prompt + target, [-100] * len(prompt) + target
+
+
+def _batch(examples: list[tuple[list[int], list[int]]], pad_id: int):
+    import torch
+
+    width = max(len(ids) for ids, _ in examples)  # right padding: labels mask the pads
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, (x, y) in enumerate(examples):
+        ids[i, :len(x)], labels[i, :len(y)], mask[i, :len(x)] = (
+            torch.tensor(x), torch.tensor(y), 1)
+    return ids, mask, labels
+
+
+def _order(n: int, batch_size: int, total_steps: int, seed: int) -> list[list[int]]:
+    """Batches for every step: a fresh seeded permutation per epoch."""
+    batches, epoch = [], 0
+    while len(batches) < total_steps:
+        perm = list(range(n))
+        random.Random(seed * 1000 + epoch).shuffle(perm)
+        batches += [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+        epoch += 1
+    return batches[:total_steps]
+
+
+def _build(cfg: QGenTrainConfig):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from xlir.qgen import load_generator
+
+    model, tokenizer, _ = load_generator(cfg.base, cfg.dtype)
+    lora = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    torch.manual_seed(cfg.seed)
+    model = get_peft_model(model, lora)
+    return model, tokenizer
+
+
+def _save_checkpoint(model, optim, step: int, losses: list[float], path: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = optim.state_dict()
+    tensors = {f"{i}.{k}": v.contiguous() for i, s in state["state"].items() for k, v in s.items()}
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp / "adapter")
+        save_file(tensors, tmp / "optimizer.safetensors")
+        write_json(tmp / "state.json", {"step": step, "losses": losses,
+                                        "param_groups": state["param_groups"]})
+
+
+def _load_checkpoint(model, optim, path: Path) -> tuple[int, list[float]]:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(path / "adapter" / "adapter_model.safetensors"))
+    meta = read_json(path / "state.json")
+    state: dict = {}
+    for key, value in load_file(path / "optimizer.safetensors").items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = value
+    optim.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return meta["step"], meta["losses"]
+
+
+def train_generator(pairs: list[dict], cfg: QGenTrainConfig, run_dir: str | Path,
+                    progress: bool = True, leakage: dict | None = None) -> dict:
+    """LoRA-tune `cfg.base` on `pairs`; resumable; -> the manifest (skips a complete run)."""
+    import torch
+    from tqdm import tqdm
+
+    run_dir = Path(run_dir)
+    if (run_dir / MANIFEST).is_file() and read_json(run_dir / MANIFEST).get("complete"):
+        log.info("%s is complete; skipping", run_dir)
+        return read_json(run_dir / MANIFEST)
+    if not pairs:
+        raise ConfigError("no training pairs")
+    model, tokenizer = _build(cfg)
+    examples = [encode_pair(tokenizer, p, cfg) for p in pairs]
+    steps = cfg.steps or math.ceil(cfg.epochs * math.ceil(len(examples) / cfg.batch_size))
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    start, losses = 0, []
+    if (run_dir / "checkpoint" / "state.json").is_file():
+        start, losses = _load_checkpoint(model, optim, run_dir / "checkpoint")
+        log.info("resuming %s at step %d", run_dir, start)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    model.train()
+    t0 = time.perf_counter()
+    order = _order(len(examples), cfg.batch_size, steps, cfg.seed)
+    for step in tqdm(range(start, steps), initial=start, total=steps, disable=not progress):
+        ids, mask, labels = _batch([examples[i] for i in order[step]], pad_id)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        optim.step()
+        optim.zero_grad(set_to_none=True)
+        losses.append(round(float(loss.detach()), 4))
+        if (step + 1) % cfg.save_every == 0 and step + 1 < steps:
+            _save_checkpoint(model, optim, step + 1, losses, run_dir / "checkpoint")
+    return _finish(model, cfg, pairs, losses, run_dir, time.perf_counter() - t0, leakage)
+
+
+def _finish(model, cfg, pairs, losses, run_dir: Path, seconds: float, leakage) -> dict:
+    import shutil
+
+    from xlir.models import resolve_generator
+
+    base = resolve_generator(cfg.base)
+    counts: dict[str, int] = {}
+    for p in pairs:
+        counts[p["query_lang"]] = counts.get(p["query_lang"], 0) + 1
+    with atomic_dir(run_dir / "adapter") as tmp:
+        model.save_pretrained(tmp)
+    manifest = {"base": str(base.resolve()), "method": "lora",
+                "config": dataclasses.asdict(cfg), "pairs_per_language": counts,
+                "steps": len(losses), "losses": losses, "seconds_this_run": round(seconds, 1),
+                "leakage": leakage, "complete": True}
+    write_json(run_dir / MANIFEST, manifest)
+    shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
+    return manifest
+
+
+def load_trained_generator(run_dir: Path, torch_dtype):
+    """A finished run folder -> (base with the LoRA merged in, tokenizer, run name)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    manifest = read_json(run_dir / MANIFEST)
+    if not manifest.get("complete"):
+        raise ConfigError(f"{run_dir}: training is not complete; rerun `xlir qgen train`")
+    base = Path(manifest["base"])
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+    model = PeftModel.from_pretrained(model, run_dir / "adapter").merge_and_unload()
+    return model.eval(), AutoTokenizer.from_pretrained(base), run_dir.name
+
+
+def read_pairs_jsonl(path: str | Path) -> list[dict]:
+    """Pairs from a JSONL file (keys: query, query_lang, title, text), for custom data."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
