@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import pytest
 
@@ -176,9 +175,9 @@ def test_train_lowers_loss_saves_and_loads(tiny_causal_lm_dir, tmp_path):
     assert manifest["pairs_per_language"] == {"eng_Latn": 2, "hau_Latn": 1, "yor_Latn": 1}
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
     assert not (tmp_path / "run" / "checkpoint").exists()
-    t = time.perf_counter()
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()}
     assert train_generator(PAIRS, cfg, tmp_path / "run", progress=False) == manifest  # skipped
-    assert time.perf_counter() - t < 1.0
+    assert stamp == {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()}
     model, tokenizer, name = qgen.load_generator(tmp_path / "run")
     assert name == "run"
     rows = qgen.generate_questions(model, tokenizer, PASSAGES[:1], qgen.GenerateConfig(
@@ -227,12 +226,12 @@ def test_train_refuses_test_split_and_leaked_questions():
 @pytest.mark.real
 def test_real_generator_trains_and_generates(tmp_path):
     """The packaged gemma-3-270m: 2 LoRA steps on 4 AfriQA-train pairs, then 2 passages x 2
-    languages end to end, greedy rows equal to plain `generate`. Budget: 3 CPU minutes."""
+    languages end to end, greedy rows equal to plain `generate`. (Speed is measured in
+    benchmarks/bench_qgen.py, not asserted here.)"""
     from xlir.data.tasks import load_pairs
     from xlir.models import prepare_generator
     from xlir.qgen_train import QGenTrainConfig, train_generator
 
-    start = time.process_time()  # CPU time: the budget holds on a shared machine too
     base = prepare_generator()
     rows = load_pairs("afriqa-native", "train")
     pairs = [r for r in rows if r["query_lang"] == "hau_Latn"][:2] + [
@@ -258,4 +257,3 @@ def test_real_generator_trains_and_generates(tmp_path):
         ref = _reference(model, tokenizer, c["title"], c["text"], row["lang"], gen, stops)
         assert row["token_ids"] == ref
     assert [r["question"] for r in fast] == [r["question"] for r in written]
-    assert time.process_time() - start < 180
