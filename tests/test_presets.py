@@ -1,0 +1,46 @@
+"""The shipped presets parse, expand into their grid, and every stage's config validates
+(so a typo in a preset fails here, not an hour into a study)."""
+
+from pathlib import Path
+
+import pytest
+
+from xlir.config import from_dict, merge
+from xlir.study import Study, load_study_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["quick", "full"])
+def test_preset_expands_and_every_stage_config_validates(name):
+    from xlir.qgen import config_from
+    from xlir.qgen_train import QGenTrainConfig
+    from xlir.train import TrainConfig
+
+    path = CONFIGS / f"{name}.yaml"
+    assert path.read_text().startswith(f"# xlir study configs/{name}.yaml")
+    config = load_study_config(path)
+    study = Study(config, out="/nonexistent/not-written")
+    assert len(study.systems()) == len(config.methods) * len(config.seeds)
+    for method, seed in study.system_specs.values():
+        data = merge(merge(config.train, method.train), {"method": method.name, "seed": seed})
+        if method.options:
+            data = merge(data, {"method_options": method.options})
+        from_dict(TrainConfig, data)
+    from_dict(QGenTrainConfig, config.xqg.train)
+    config_from(merge(config.xqg.generate, {"languages": list(config.xqg.languages)}))
+    kinds = {stage for stage, _ in study.plan()}
+    assert {"train", "retrieve", "fuse", "qgen-train", "qgen-generate", "augment"} <= kinds
+
+
+def test_quick_preset_covers_what_the_readme_promises():
+    config = load_study_config(CONFIGS / "quick.yaml")
+    assert {m.name for m in config.methods} >= {"frozen", "full", "lora", "bottleneck", "bitfit"}
+    tasks = {t.name: t for t in config.tasks}
+    assert {"afriqa", "tydi-mono", "amqa", "flores-x2en"} <= set(tasks)
+    from xlir.data.languages import seen_in_pretraining
+
+    flores = tasks["flores-x2en"].languages
+    seen = [lang for lang in flores if seen_in_pretraining(lang)]
+    assert len(flores) >= 30 and len(seen) >= 10 and len(flores) - len(seen) >= 10
+    assert config.xqg.enabled and set(config.baselines) == {"bm25", "hybrid"}
