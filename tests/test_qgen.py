@@ -257,3 +257,34 @@ def test_real_generator_trains_and_generates(tmp_path):
         ref = _reference(model, tokenizer, c["title"], c["text"], row["lang"], gen, stops)
         assert row["token_ids"] == ref
     assert [r["question"] for r in fast] == [r["question"] for r in written]
+
+
+def test_read_generated_validates_rows_and_names_the_line(tmp_path):
+    from xlir.errors import InputError
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"doc_id": "d1", "lang": "hau_Latn", "question": "ina?"}\n\n'
+                    '{"passage_id": "d2", "question": "nibo?"}\n', encoding="utf-8")
+    rows = qgen.read_generated(path, corpus={"d1": {}, "d2": {}})
+    assert [(r["doc_id"], r["line"], r["question"]) for r in rows] == [("d1", 1, "ina?"),
+                                                                       ("d2", 3, "nibo?")]
+    with pytest.raises(InputError, match=r"q.jsonl, line 3, field 'doc_id': doc id 'd2'"):
+        qgen.read_generated(path, corpus={"d1": {}})
+    path.write_text('{"doc_id": "d1"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"line 1.*'question'"):
+        qgen.read_generated(path)
+
+
+def test_encode_generated_groups_vectors_by_passage(tiny_st_encoder_dir, tmp_path):
+    from xlir.encoder import load_encoder
+    from xlir.index import encode_generated
+
+    encoder = load_encoder(tiny_st_encoder_dir)
+    rows = [{"doc_id": "d1", "line": 1, "question": "where is the river"},
+            {"doc_id": "d2", "line": 2, "question": "who wrote the book"},
+            {"doc_id": "d1", "line": 3, "question": "the river runs"},
+            {"doc_id": "d3", "line": 4, "question": "  "}]
+    got = encode_generated(encoder, rows, tmp_path, batch_size=2)
+    assert sorted(got) == ["d1", "d2"] and got["d1"].shape == (2, 32)
+    want = encoder.encode_queries(["where is the river", "the river runs"])
+    assert abs(got["d1"] - want).max() < 1e-5

@@ -166,3 +166,18 @@ def fuse_passages(passage_vecs: np.ndarray, doc_ids: list[str],
     if renormalize:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out
+
+
+def encode_generated(encoder, rows: list[dict], cache_dir: str | Path,
+                     batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Query-encoder vectors of generated questions, grouped by passage: {doc_id: (m, d)}.
+    Rows come from `xlir.qgen.read_generated`; empty questions are left out. Vectors are
+    cached like any query set (keyed by row line and text)."""
+    from xlir.encode import encode_queries
+
+    texts = {f"{r['doc_id']}|{r['line']}": r["question"] for r in rows if r["question"].strip()}
+    ids, vecs = encode_queries(encoder, texts, cache_dir, batch_size)
+    grouped: dict[str, list[np.ndarray]] = {}
+    for key, vec in zip(ids, vecs):
+        grouped.setdefault(key.rsplit("|", 1)[0], []).append(vec)
+    return {doc: np.stack(v) for doc, v in grouped.items()}

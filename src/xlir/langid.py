@@ -19,7 +19,6 @@ Not here: generating queries (qgen.py), any decision to drop queries.
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from collections import Counter
@@ -192,15 +191,3 @@ def query_quality(rows: list[dict], classifier: CharNgramClassifier,
             "examples": questions[:examples],
         }
     return out
-
-
-def read_rows(path: str | Path) -> list[dict]:
-    """Generated-query JSONL rows (see qgen.generate_corpus)."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise InputError(f"invalid JSON ({e.msg})", path, n) from None
-    return rows

@@ -322,6 +322,23 @@ def generate_corpus(model, tokenizer, corpus: dict[str, dict], out_path: str | P
     return written
 
 
+def read_generated(path: str | Path, corpus: dict | None = None) -> list[dict]:
+    """Rows of a generated-questions JSONL file (as `generate_corpus` writes them, or a user's
+    own with `doc_id` or `passage_id` and `question`), each with its line number as `line`.
+    With `corpus`, a doc id outside it is an input error naming the line."""
+    from xlir.data.readers import read_jsonl
+
+    rows = []
+    for n, row in read_jsonl(path):
+        doc = row.get("doc_id", row.get("passage_id"))
+        if not isinstance(doc, str) or not isinstance(row.get("question"), str):
+            raise InputError("needs a string 'doc_id' (or 'passage_id') and 'question'", path, n)
+        if corpus is not None and doc not in corpus:
+            raise InputError(f"doc id {doc!r} is not in the task's corpus", path, n, "doc_id")
+        rows.append({**row, "doc_id": doc, "line": n})
+    return rows
+
+
 def read_corpus(spec: str, split: str = "test") -> dict[str, dict]:
     """A task name (xlir.data.tasks) or a BEIR folder / corpus.jsonl -> corpus."""
     path = Path(spec)

@@ -76,12 +76,13 @@ def _generate(study, generator: Path, task, root: Path) -> Path:
 def _quality(queries: Path, out: Path) -> None:
     """Language-ID agreement, duplicates, lengths and examples per language, plus the
     identifier's own accuracy on SIB-200 test sentences (so its agreement can be trusted)."""
-    from xlir.langid import default_classifier, query_quality, read_rows, sib_accuracy
+    from xlir.langid import default_classifier, query_quality, sib_accuracy
+    from xlir.qgen import read_generated
 
     classifier = default_classifier()
     accuracy = sib_accuracy(classifier, words=12)
     storage.write_json(out, {
-        "per_language": query_quality(read_rows(queries), classifier),
+        "per_language": query_quality(read_generated(queries), classifier),
         "classifier_accuracy": accuracy,
         "classifier_note": "language ID: character n-gram classifier trained on SIB-200 train "
                            "sentences; its accuracy on SIB-200 test sentences cut to 12 words: "
@@ -114,11 +115,9 @@ def _augment(study, spec, system: str, alpha: float, queries: Path) -> None:
     name = f"xqg-{system}-a{alpha:g}"
     if (study.root / "systems" / name / spec.label / "metrics.json").exists():
         return study.progress("augment", f"{system}/a{alpha:g}", skipped=True)
-    import numpy as np
-
     from xlir.encode import encode_corpus, encode_queries
-    from xlir.index import DenseIndex, fuse_passages
-    from xlir.langid import read_rows
+    from xlir.index import DenseIndex, encode_generated, fuse_passages
+    from xlir.qgen import read_generated
 
     cfg, task = study.config.xqg, study.task(spec)
     t0 = time.time()
@@ -126,18 +125,14 @@ def _augment(study, spec, system: str, alpha: float, queries: Path) -> None:
     cache = study.root / "systems" / system / "embeddings"
     doc_ids, d_vecs = encode_corpus(encoder, task.corpus, cache, study.config.batch_size)
     q_ids, q_vecs = encode_queries(encoder, task.queries, cache, study.config.batch_size)
-    rows = [r for r in read_rows(queries) if r["doc_id"] in task.corpus and r["question"]]
-    gen = {f"{r['doc_id']}|{r['lang']}|{r['sample']}": r["question"] for r in rows}
-    g_ids, g_vecs = encode_queries(encoder, gen, study.root / "xqg" / "embeddings" / system,
-                                   study.config.batch_size)
-    generated: dict[str, list] = {}
-    for gid, vec in zip(g_ids, g_vecs):
-        generated.setdefault(gid.split("|", 1)[0], []).append(vec)
-    fused = fuse_passages(d_vecs, doc_ids, {d: np.stack(v) for d, v in generated.items()},
-                          alpha, mode=cfg.fusion, renormalize=cfg.renormalize)
+    rows = read_generated(queries, task.corpus)
+    generated = encode_generated(encoder, rows, study.root / "xqg" / "embeddings" / system,
+                                 study.config.batch_size)
+    fused = fuse_passages(d_vecs, doc_ids, generated, alpha, mode=cfg.fusion,
+                          renormalize=cfg.renormalize)
     run = DenseIndex.build(fused, doc_ids).search_task(q_ids, q_vecs, task.pools(), study.config.k)
     study.save_run(name, spec, run, {"alpha": alpha, "fusion": cfg.fusion, "base_system": system,
                                      "renormalize": cfg.renormalize,
-                                     "generated_queries": len(rows),
+                                     "generated_queries": sum(len(v) for v in generated.values()),
                                      "retrieve_s": round(time.time() - t0, 2)})
     study.progress("augment", f"{system}/a{alpha:g}", skipped=False)

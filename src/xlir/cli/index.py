@@ -4,7 +4,6 @@ optionally augmenting passage vectors with generated queries (xQG)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from xlir.cli.evaluate import add_task_args, task_from_args
@@ -38,39 +37,12 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def read_generated(path: Path, corpus: dict) -> tuple[list[str], list[str]]:
-    """(doc id, question) pairs from a JSONL file; unknown doc ids are an input error."""
-    from xlir.errors import InputError
-
-    docs, questions = [], []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON: {e.msg}", path, n) from None
-        doc = row.get("doc_id", row.get("passage_id"))
-        if doc is None or not isinstance(row.get("question"), str):
-            raise InputError("needs 'doc_id' (or 'passage_id') and 'question'", path, n)
-        if doc not in corpus:
-            raise InputError(f"doc id {doc!r} is not in the task's corpus", path, n, "doc_id")
-        docs.append(doc)
-        questions.append(row["question"])
-    return docs, questions
-
-
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from xlir import storage
-    from xlir.encode import encode_corpus, encode_queries
+    from xlir.encode import encode_corpus
     from xlir.encoder import load_encoder
-    from xlir.index import DenseIndex, fuse_passages
+    from xlir.index import DenseIndex, encode_generated, fuse_passages
+    from xlir.qgen import read_generated
 
     task = task_from_args(args)
     encoder = load_encoder(None if args.model == "default" else args.model,
@@ -82,15 +54,10 @@ def run(args: argparse.Namespace) -> int:
             "fingerprint": encoder.fingerprint, "max_length": encoder.max_length,
             "task": task.name, "split": task.split, "augment": None}
     if args.augment:
-        docs, questions = read_generated(args.augment, task.corpus)
-        qkeys = [f"{i}" for i in range(len(questions))]
-        _, qvecs = encode_queries(encoder, dict(zip(qkeys, questions)), cache, args.batch_size)
-        generated: dict[str, list] = {}
-        for doc, v in zip(docs, qvecs):
-            generated.setdefault(doc, []).append(v)
-        vecs = fuse_passages(vecs, doc_ids, {d: np.stack(v) for d, v in generated.items()},
-                             args.alpha, args.fusion, args.renormalize)
-        meta["augment"] = {"queries": str(args.augment), "count": len(questions),
+        rows = read_generated(args.augment, task.corpus)
+        generated = encode_generated(encoder, rows, cache, args.batch_size)
+        vecs = fuse_passages(vecs, doc_ids, generated, args.alpha, args.fusion, args.renormalize)
+        meta["augment"] = {"queries": str(args.augment), "count": len(rows),
                            "passages": len(generated), "alpha": args.alpha,
                            "fusion": args.fusion, "renormalize": args.renormalize}
     DenseIndex.build(vecs, doc_ids, kind=args.kind, meta=meta).save(args.out)

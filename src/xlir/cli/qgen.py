@@ -97,10 +97,11 @@ def run_generate(args) -> int:
 
 
 def run_quality(args) -> int:
-    from xlir.langid import default_classifier, query_quality, read_rows
+    from xlir.langid import default_classifier, query_quality
+    from xlir.qgen import read_generated
     from xlir.storage import write_json
 
-    rows = read_rows(args.queries)
+    rows = read_generated(args.queries)
     summary = query_quality(rows, default_classifier())
     for lang, s in summary.items():
         agree = "n/a" if s["langid_agreement"] is None else f"{s['langid_agreement']:.2f}"
