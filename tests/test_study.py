@@ -204,3 +204,51 @@ def test_report_renders_in_a_real_browser(tiny_study, tmp_path):
 
     pixels = matplotlib.image.imread(str(shot))
     assert pixels.shape[0] >= 1000 and pixels.std() > 0.05  # not a blank page
+
+
+SOCKET_GUARD = """
+import os, socket
+
+_LOG = os.environ["XLIR_SOCKET_LOG"]
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+
+def _guard(original):
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            with open(_LOG, "a") as f:
+                f.write(f"{os.getpid()} {address!r}\\n")
+            raise OSError("network blocked by xlir's test")
+        return original(self, address)
+    return connect
+
+
+socket.socket.connect = _guard(_connect)
+socket.socket.connect_ex = _guard(_connect_ex)
+"""
+
+
+def test_whole_pipeline_never_opens_a_network_connection(tiny_study, tmp_path):
+    """Every process of a whole study (the study and what it spawns) runs with inet
+    connections blocked and logged; nothing may even try."""
+    tmp, config, env, _ = tiny_study
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(SOCKET_GUARD, encoding="utf-8")
+    data = json.loads(Path(config).read_text())
+    data["out"] = str(tmp_path / "study")
+    cfg = tmp_path / "tiny.yaml"
+    write_json(cfg, data)
+    log = tmp_path / "sockets.log"
+    log.touch()
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(guard), env.get("PYTHONPATH", "")]),
+           "XLIR_SOCKET_LOG": str(log)}
+    probe = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection("
+                            "('127.0.0.1', 9), timeout=1)"], env=env, capture_output=True,
+                           text=True)
+    assert "network blocked" in probe.stderr  # the guard is active in child processes
+    log.write_text("")
+    proc = run_study(cfg, env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert log.read_text() == ""
+    assert (tmp_path / "study" / "report" / "index.html").is_file()

@@ -124,7 +124,7 @@ def _read_shards(folder: Path, count: int, ids: list[str]) -> tuple[list[str], n
     for i in range(count):
         npy = _shard_path(folder, i)
         out_ids.extend(read_json(npy.with_suffix(".ids.json")))
-        parts.append(np.load(npy))
+        parts.append(np.load(npy, allow_pickle=False))
     if out_ids != ids:
         raise ConfigError(f"{folder}: cached ids do not match the input; delete the folder")
     dim = parts[0].shape[1] if parts else 0
