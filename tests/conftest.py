@@ -105,6 +105,18 @@ def tiny_causal_lm_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny-model tests run faster on one thread: on a loaded 2-core machine two torch
+    threads spin against each other (measured: a tiny training step 100x slower)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_texts() -> list[str]:
     """Texts drawn from the tiny tokenizer's training vocabulary."""

@@ -15,12 +15,7 @@ from xlir.export import EXPORT_INFO, export
 TEXTS = ["where is the river", "Nairobi ni mji mkuu wa Kenya a poet from Lagos wrote the book"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def trained_run(model_dir, method, path):

@@ -26,12 +26,7 @@ def make_pairs(n: int, offset: int = 0) -> list[dict]:
     return out
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # two spinning threads on the shared 2 cores are 100x slower
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def config(model, **over) -> TrainConfig:

@@ -16,14 +16,7 @@ PASSAGES = ["the river runs through the city", "the book was written by a poet",
 LR = {"ia3": 0.1, "prompt": 0.05, "prefix": 0.1, "bitfit": 0.02}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # On the shared 2-core machine two torch threads spin against each other: a tiny step
-    # takes seconds instead of milliseconds.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def load(path):
