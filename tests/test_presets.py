@@ -22,11 +22,8 @@ def test_preset_expands_and_every_stage_config_validates(name):
     config = load_study_config(path)
     study = Study(config, out="/nonexistent/not-written")
     assert len(study.systems()) == len(config.methods) * len(config.seeds)
-    for method, seed in study.system_specs.values():
-        data = merge(merge(config.train, method.train), {"method": method.name, "seed": seed})
-        if method.options:
-            data = merge(data, {"method_options": method.options})
-        from_dict(TrainConfig, data)
+    for system in study.systems():
+        assert isinstance(study.train_config(system), TrainConfig)
     from_dict(QGenTrainConfig, config.xqg.train)
     config_from(merge(config.xqg.generate, {"languages": list(config.xqg.languages)}))
     kinds = {stage for stage, _ in study.plan()}

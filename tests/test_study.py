@@ -139,6 +139,19 @@ def test_rerun_skips_every_stage_and_changes_nothing(tiny_study):
     assert metrics_of(tmp / "study") == before
 
 
+def test_a_changed_config_is_refused_not_mixed_in(tiny_study, tmp_path):
+    tmp, config, env, _ = tiny_study
+    before = metrics_of(tmp / "study")
+    data = json.loads(Path(config).read_text())
+    data["max_seq_length"] = 16
+    cfg = tmp_path / "changed.yaml"
+    write_json(cfg, data)
+    proc = run_study(cfg, env)
+    assert proc.returncode == 2
+    assert "another config (changed: max_seq_length)" in proc.stderr
+    assert metrics_of(tmp / "study") == before
+
+
 @pytest.mark.parametrize("point", ["after-first-training", "after-first-metrics"])
 def test_killed_study_resumes_to_the_same_numbers(tiny_study, tmp_path, point):
     tmp, config, env, _ = tiny_study

@@ -208,6 +208,7 @@ class Study:
     # ---- stages ------------------------------------------------------------------------------
     def run(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
+        self._check_same_config()
         storage.write_json(self.root / "config.resolved.json", to_dict(self.config))
         from xlir.environment import describe_environment
 
@@ -232,6 +233,19 @@ class Study:
         self._write_status(finished=True)
         return self.root
 
+    def _check_same_config(self) -> None:
+        """A study folder belongs to one config: resuming it under another would skip stages
+        whose outputs were made with different settings, and mislabel them."""
+        path = self.root / "config.resolved.json"
+        if not path.is_file():
+            return
+        old = storage.read_json(path)
+        new = json.loads(json.dumps(to_dict(self.config)))
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            raise ConfigError(f"{self.root} holds a study run with another config (changed: "
+                              f"{', '.join(changed)}); use another `out` folder or delete it")
+
     def model_dir(self, system: str) -> Path:
         return self.root / "systems" / system / "model"
 
@@ -249,15 +263,23 @@ class Study:
         out = self.model_dir(system)
         if method.name == "frozen" or (out / "xlir-model.json").exists():
             return self.progress("train", system, skipped=True)  # frozen: nothing to train
-        from xlir.train import TrainConfig, train
+        from xlir.train import train
 
+        train(self.train_config(system), out)
+        self.progress("train", system, skipped=False)
+
+    def train_config(self, system: str):
+        """The TrainConfig of a dense system: the study's `train`, the method's own `train`
+        overrides, its method options, its seed and the study's encoder."""
+        from xlir.train import TrainConfig
+
+        method, seed = self.system_specs[system]
         data = merge(merge(self.config.train, method.train), {"method": method.name, "seed": seed})
         if method.options:
             data = merge(data, {"method_options": method.options})
         if self.config.encoder:
             data["model"] = self.config.encoder
-        train(from_dict(TrainConfig, data), out)
-        self.progress("train", system, skipped=False)
+        return from_dict(TrainConfig, data)
 
     def _retrieve_dense(self, system: str, spec: TaskSpec) -> None:
         out = self.root / "systems" / system / spec.label
