@@ -91,6 +91,20 @@ def test_query_and_passage_lengths(tiny_st_encoder_dir):
     assert batch["negative_1_input_ids"].shape[1] == 12
 
 
+def test_training_uses_the_models_own_prefixes(tiny_st_encoder_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    cfg = config(tiny_st_encoder_dir, query_max_length=6, passage_max_length=12)
+    st = SentenceTransformer(str(tiny_st_encoder_dir), device="cpu")
+    e5 = build_trainer(st, cfg, make_pairs(8), None, tmp_path / "a")
+    assert e5.args.prompts == {"query": "query: ", "positive": "passage: ",
+                               "negative_1": "passage: "}
+    st.prompts = {}  # a model without prompts must not be trained with E5's
+    plain = build_trainer(st, cfg, make_pairs(8), None, tmp_path / "b")
+    assert plain.args.prompts == {"query": "", "positive": "", "negative_1": ""}
+    assert plain.lengths == {"": 12}
+
+
 def test_run_folder_and_skip(tiny_st_encoder_dir, tmp_path):
     cfg = config(tiny_st_encoder_dir)
     summary = train(cfg, tmp_path / "run", train_pairs=make_pairs(16), dev_pairs=make_pairs(8, 16))

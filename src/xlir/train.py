@@ -319,26 +319,35 @@ def build_trainer(st, config: TrainConfig, pairs: list[dict], evaluator, out_dir
     from sentence_transformers.sentence_transformer import SentenceTransformerTrainingArguments
     from transformers.trainer_callback import ProgressCallback
 
+    import torch
+
     metric = f"eval_dev_cosine_{config.eval_metric}"
     evaluate = evaluator is not None
+    cuda = torch.cuda.is_available()
+    # Train with the prefixes the model encodes with at inference (its own prompts), not E5's.
+    prompts = getattr(st, "prompts", None) or {}
+    q_prefix, p_prefix = prompts.get("query", ""), prompts.get("passage", prompts.get("document", ""))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir), num_train_epochs=config.epochs, max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr,
         warmup_ratio=config.warmup_ratio, lr_scheduler_type="linear",
         weight_decay=config.weight_decay, seed=config.seed, data_seed=config.seed,
-        batch_sampler=config.batch_sampler, prompts={"query": "query: ", "positive": "passage: ",
-        **{f"negative_{i + 1}": "passage: " for i in range(config.hard_negatives)}},
+        batch_sampler=config.batch_sampler, prompts={"query": q_prefix, "positive": p_prefix,
+        **{f"negative_{i + 1}": p_prefix for i in range(config.hard_negatives)}},
         eval_strategy="steps" if evaluate else "no", eval_steps=config.eval_steps,
         save_strategy="steps", save_steps=config.eval_steps,
         save_total_limit=config.save_total_limit, load_best_model_at_end=evaluate and config.load_best,
         metric_for_best_model=metric if evaluate else None, greater_is_better=True,
-        logging_steps=config.logging_steps, report_to="none", use_cpu=True,
-        ddp_backend="gloo" if _world_size() > 1 else None, dataloader_drop_last=True, disable_tqdm=False,
+        logging_steps=config.logging_steps, report_to="none", use_cpu=not cuda,
+        ddp_backend="gloo" if _world_size() > 1 and not cuda else None, dataloader_drop_last=True, disable_tqdm=False,
         save_safetensors=True)
     trainer = XlirTrainer(model=st, args=args, train_dataset=build_dataset(pairs, config.hard_negatives),
                           loss=build_loss(st, config), evaluator=evaluator)
-    trainer.lengths = {"query: ": config.query_max_length, "passage: ": config.passage_max_length}
+    # The collator tells the sides apart by prefix only; with equal prefixes both get the longer.
+    trainer.lengths = {p_prefix: config.passage_max_length}
+    trainer.lengths[q_prefix] = (config.query_max_length if q_prefix != p_prefix
+                                 else max(config.query_max_length, config.passage_max_length))
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RateProgress(config.batch_size * config.grad_accum))
     return trainer
