@@ -68,8 +68,8 @@ def per_language(files: StudyFiles, page: Page) -> None:
                 for lang, res in significance(m, ref, measure).items():
                     if res["significant"]:
                         marks[lang] += better if res["delta"] > 0 else worse
-            rows.append([system] + [_f(m["per_language"].get(lang, {}).get(measure)) + marks[lang]
-                                    for lang in langs] + [_f(macro(m, measure))])
+            rows.append([system] + [f"{_f(m['per_language'].get(lang, {}).get(measure))} {marks[lang]}"
+                                    .rstrip() for lang in langs] + [_f(macro(m, measure))])
         page.table(["system"] + langs + ["macro"], rows)
 
 
