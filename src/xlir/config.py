@@ -31,7 +31,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -87,6 +90,16 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         raise
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where or cls.__name__}: {e}") from None
+
+
+def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:
+    """`cls` from a YAML file (optional) with key=value overrides; errors name the file."""
+    data = load_yaml(path) if path else {}
+    try:
+        return from_dict(cls, merge(data, parse_overrides(list(overrides))))
+    except ConfigError as e:
+        where = f"{path}{' + overrides' if overrides else ''}: " if path else ""
+        raise ConfigError(f"{where}{e}") from None
 
 
 def to_dict(obj: Any) -> Any:

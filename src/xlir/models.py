@@ -256,6 +256,17 @@ def prepare_generator(force: bool = False) -> Path:
     return _prepare(DEFAULT_GENERATOR, _build_generator, GENERATOR_FILES, force)
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "sentencepiece.bpe.model",
+                   "spiece.model", "vocab.txt", "vocab.json")
+RUN_MANIFESTS = ("xlir-model.json", "qgen-manifest.json")  # trained runs name their base model
+
+
+def _has_tokenizer(path: Path) -> bool:
+    """A tokenizer file in the folder or one level down (sentence-transformers' old layout)."""
+    folders = [path, *(p for p in path.iterdir() if p.is_dir())]
+    return any((d / name).is_file() for d in folders for name in TOKENIZER_FILES)
+
+
 def _resolve(name_or_path: str | None, default: str, required: tuple[str, ...]) -> Path:
     if not name_or_path or name_or_path == default:
         path = storage.model_cache() / default
@@ -265,6 +276,9 @@ def _resolve(name_or_path: str | None, default: str, required: tuple[str, ...]) 
         return path
     path = Path(name_or_path).expanduser()
     if path.is_dir():
+        if not _has_tokenizer(path) and not any((path / m).is_file() for m in RUN_MANIFESTS):
+            raise ModelNotFoundError(f"{path}: no tokenizer in this model folder (expected one "
+                                     f"of {', '.join(TOKENIZER_FILES)})")
         return path
     if path.is_absolute() or name_or_path.startswith((".", "~")) or path.exists():
         raise ModelNotFoundError(f"{name_or_path}: no such model folder")

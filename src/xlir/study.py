@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xlir import storage
-from xlir.config import from_dict, load_yaml, merge, parse_overrides, to_dict
+from xlir.config import from_dict, load_config, merge, to_dict
 from xlir.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -118,8 +118,7 @@ class StudyConfig:
 
 
 def load_study_config(path: str | Path | None = None, overrides: list[str] = ()) -> StudyConfig:
-    data = load_yaml(path or DEFAULT_CONFIG)
-    return from_dict(StudyConfig, merge(data, parse_overrides(list(overrides))))
+    return load_config(StudyConfig, path or DEFAULT_CONFIG, list(overrides))
 
 
 class Study:

@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    for noisy in ("urllib3", "filelock", "httpx", "matplotlib", "numba", "bm25s"):
+    for noisy in ("urllib3", "filelock", "httpx", "matplotlib", "numba", "bm25s",
+                  "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from transformers.utils import logging as hf_logging
 

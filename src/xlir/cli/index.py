@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--kind", choices=["flat", "hnsw", "ivfpq"], default="flat")
     parser.add_argument("--augment", type=Path, default=None, metavar="QUERIES.jsonl",
                         help="generated queries: rows {doc_id|passage_id, lang, question}")
-    parser.add_argument("--alpha", type=float, default=0.01, help="xQG weight (default 0.01)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="xQG weight in [0, 1] (default 0.01; only with --augment)")
     parser.add_argument("--fusion", choices=["sum", "mean"], default="sum")
     parser.add_argument("--renormalize", action="store_true",
                         help="L2-normalise fused vectors (the paper does not)")
@@ -38,6 +39,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xlir.errors import ConfigError
+
+    if args.alpha is not None and not args.augment:
+        raise ConfigError("--alpha only applies with --augment QUERIES.jsonl")
+    alpha = 0.01 if args.alpha is None else args.alpha
+    if not 0.0 <= alpha <= 1.0:  # checked before anything heavy is imported or loaded
+        raise ConfigError(f"--alpha must be in [0, 1], got {alpha}")
     from xlir import storage
     from xlir.encode import encode_corpus
     from xlir.encoder import load_encoder
@@ -56,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if args.augment:
         rows = read_generated(args.augment, task.corpus)
         generated = encode_generated(encoder, rows, cache, args.batch_size)
-        vecs = fuse_passages(vecs, doc_ids, generated, args.alpha, args.fusion, args.renormalize)
+        vecs = fuse_passages(vecs, doc_ids, generated, alpha, args.fusion, args.renormalize)
         meta["augment"] = {"queries": str(args.augment), "count": len(rows),
-                           "passages": len(generated), "alpha": args.alpha,
+                           "passages": len(generated), "alpha": alpha,
                            "fusion": args.fusion, "renormalize": args.renormalize}
     DenseIndex.build(vecs, doc_ids, kind=args.kind, meta=meta).save(args.out)
     print(f"{args.out}: {len(doc_ids)} passages, {args.kind}, dim {vecs.shape[1]}"

@@ -36,11 +36,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from xlir.config import from_dict, load_yaml, merge, parse_overrides
+    from xlir.config import load_config
     from xlir.train import TrainConfig, train
 
-    data = load_yaml(args.config) if args.config else {}
-    config = from_dict(TrainConfig, merge(data, parse_overrides(args.overrides)))
+    config = load_config(TrainConfig, args.config, args.overrides)
     summary = train(config, args.out)
     if summary:  # empty on non-zero ranks under torchrun
         dev = summary.get("dev_metrics", {})
