@@ -27,8 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xlir.errors import InputError
-
 log = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGES = [
@@ -107,18 +105,10 @@ def train_classifier(sentences: dict[str, list[str]], alpha: float = 0.05,
 
 
 def sib_sentences(language: str, split: str) -> list[str]:
-    """SIB-200 sentences (`text` column) of one language variant, via the pinned data."""
-    from xlir.data.fetch import fetch_file
-    from xlir.data.registry import dataset
+    """SIB-200 sentences of one language variant, via the pinned data."""
+    from xlir.data.bitext import flores_sentences
 
-    want = f"data/annotated/{language}/{split}.tsv"
-    match = [f for f in dataset("sib200").files if f.path == want]
-    if not match:
-        raise InputError(f"SIB-200 has no {split} file for {language}", want)
-    with open(fetch_file(match[0]), encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        col = header.index("text")
-        return [line.rstrip("\n").split("\t")[col] for line in f if line.strip()]
+    return list(flores_sentences(language, split).values())
 
 
 def default_classifier(languages: list[str] | None = None) -> CharNgramClassifier:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xlir.encoder import passage_text  # train on the text the encoder encodes at inference
 from xlir.errors import ConfigError, InputError
 from xlir.storage import read_json, write_json
 
@@ -227,11 +228,6 @@ def _shuffle_cap(pairs: list[dict], cap: int | None, seed: int) -> list[dict]:
     if cap is None or len(pairs) <= cap:
         return list(pairs)
     return random.Random(seed).sample(pairs, cap)
-
-
-def passage_text(pair: dict) -> str:
-    """The passage as the encoder sees it (same rule as xlir.encoder.passage_text)."""
-    return f"{pair.get('title') or ''} {pair.get('text') or ''}".strip()
 
 
 def mine_hard_negatives(pairs: list[dict], k: int) -> list[list[str]]:
