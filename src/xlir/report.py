@@ -63,10 +63,9 @@ def _read(path: Path, default: Any = None) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def macro(metrics: dict, measure: str, langs: list[str] | None = None) -> float:
-    per = metrics["per_language"]
-    vals = [per[lang][measure] for lang in (langs or per) if lang in per]
-    return sum(vals) / len(vals) if vals else float("nan")
+def macro(metrics: dict, measure: str) -> float:
+    """The macro average over languages that evaluate_run stored with the metrics."""
+    return metrics["macro"].get(measure, float("nan"))
 
 
 def as_result(metrics: dict):

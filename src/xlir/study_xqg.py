@@ -92,8 +92,6 @@ def _quality(queries: Path, out: Path) -> None:
 def _chosen_systems(study, task_label: str) -> list[str]:
     """`best` = the trained (not frozen) system with the best macro primary measure on the
     xQG task; anything else names systems (`lora-s13`) or methods (`lora`, every seed)."""
-    from xlir.report import macro
-
     chosen: list[str] = []
     for name in study.config.xqg.systems:
         if name == "best":
@@ -102,7 +100,7 @@ def _chosen_systems(study, task_label: str) -> list[str]:
             scores = {}
             for s in trained:
                 m = storage.read_json(study.root / "systems" / s / task_label / "metrics.json")
-                scores[s] = macro(m, m["primary"])
+                scores[s] = m["macro"][m["primary"]]
             chosen.append(max(scores, key=scores.get))
         elif name in study.systems():
             chosen.append(name)
