@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from counting_encoder import Counting
 
 from xlir.encode import encode_corpus, encode_queries
 from xlir.encoder import load_encoder
@@ -11,20 +12,6 @@ from xlir.encoder import load_encoder
 CORPUS = {f"d{i}": {"title": t.split()[0], "text": t} for i, t in enumerate(
     ["the river runs through the city", "the book was written by a poet", "the war ended",
      "Kano birni ne a Najeriya", "Nairobi ni mji mkuu wa Kenya"])}
-
-
-class Counting:
-    """Wraps a BiEncoder and counts how many passages it encodes."""
-
-    def __init__(self, inner):
-        self.inner, self.count = inner, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def encode_passages(self, passages, batch_size=64, show_progress=False):
-        self.count += len(passages)
-        return self.inner.encode_passages(passages, batch_size, show_progress)
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +53,26 @@ def test_two_workers_match_one(encoder, tmp_path):
     _, one = encode_corpus(encoder, CORPUS, tmp_path / "one", shard_size=2)
     _, two = encode_corpus(encoder, CORPUS, tmp_path / "two", shard_size=2, num_workers=2)
     np.testing.assert_allclose(one, two, atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["manifest", "shard", "ids"])
+def test_a_corrupt_cache_file_is_named_and_only_its_shard_redone(tiny_st_encoder_dir, tmp_path, damage):
+    from xlir.encode import encode_corpus
+    from xlir.encoder import load_encoder
+    from xlir.errors import InputError
+
+    enc = load_encoder(str(tiny_st_encoder_dir), max_length=32)
+    corpus = {f"d{i}": {"title": "", "text": f"passage number {i}"} for i in range(5)}
+    ids, vecs = encode_corpus(enc, corpus, tmp_path, batch_size=2, shard_size=2)
+    folder = next(tmp_path.rglob("manifest.json")).parent
+    target = {"manifest": folder / "manifest.json", "shard": folder / "shard-00001.npy",
+              "ids": folder / "shard-00001.ids.json"}[damage]
+    target.write_bytes(b"[1, 2, 3]" if damage != "shard" else target.read_bytes()[:40])
+    with pytest.raises(InputError) as e:
+        encode_corpus(enc, corpus, tmp_path, batch_size=2, shard_size=2)
+    assert e.value.path == target
+    if damage != "manifest":  # do what the message says: delete, rerun, get the same vectors
+        target.unlink()
+        (folder / "shard-00001.npy").unlink(missing_ok=True)
+        again_ids, again = encode_corpus(enc, corpus, tmp_path, batch_size=2, shard_size=2)
+        assert again_ids == ids and np.allclose(again, vecs, atol=1e-6)

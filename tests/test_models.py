@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from xlir import models
-from xlir.errors import ModelNotFoundError, XlirError
+from xlir.errors import InputError, ModelNotFoundError, XlirError
 from xlir.gguf_tokenizer import SPACE, bpe_merges, build_gemma_tokenizer, read_gguf_metadata
 
 
@@ -153,7 +153,10 @@ def test_gemma_tokenizer_from_tiny_gguf(tmp_path):
 
 def test_read_gguf_metadata_rejects_other_files(tmp_path):
     (tmp_path / "x.gguf").write_bytes(b"E5S1" + bytes(20))
-    with pytest.raises(ValueError, match="not a GGUF"):
+    with pytest.raises(InputError, match="x.gguf: not a readable GGUF file .*not a GGUF file"):
+        read_gguf_metadata(tmp_path / "x.gguf")
+    (tmp_path / "x.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(5))  # cut short
+    with pytest.raises(InputError, match="not a readable GGUF file"):
         read_gguf_metadata(tmp_path / "x.gguf")
 
 
@@ -208,9 +211,24 @@ def test_prepare_is_atomic_when_the_build_fails(empty_cache, monkeypatch):
         models.prepare_encoder()
     assert len(calls) == 1
     assert not (empty_cache / models.DEFAULT_ENCODER).exists()
-    assert list(empty_cache.iterdir()) == []  # no temporary folder left behind either
+    # No temporary folder left behind either; only the preparation's lock file.
+    assert [p.name for p in empty_cache.iterdir()] == [f".{models.DEFAULT_ENCODER}.lock"]
     with pytest.raises(XlirError, match="not prepared"):
         models.resolve_encoder()
+
+
+def test_prepare_removes_what_a_killed_preparation_left(empty_cache, monkeypatch, caplog):
+    name = models.DEFAULT_ENCODER
+    stale = empty_cache / f".{name}.k3j9x0qa.tmp"  # what SIGKILL during a build leaves
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_bytes(b"half a model")
+    other = empty_cache / f".{models.DEFAULT_GENERATOR}.ab12cd34.tmp"  # another model's: kept
+    other.mkdir()
+    monkeypatch.setattr(models, "_build_encoder", fake_build([]))
+    with caplog.at_level("INFO", logger="xlir.models"):
+        path = models.prepare_encoder()
+    assert models.resolve_encoder() == path and not stale.exists() and other.is_dir()
+    assert f"removed {stale.name} left by a killed preparation" in caplog.text
 
 
 def test_failed_rebuild_keeps_the_previous_folder(empty_cache, monkeypatch):

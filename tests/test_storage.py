@@ -46,3 +46,49 @@ def test_cache_dirs_follow_the_environment(monkeypatch, tmp_path):
     assert storage.model_cache() == tmp_path / "h" / "models"
     monkeypatch.setenv("XLIR_MODEL_CACHE", str(tmp_path / "m"))
     assert storage.model_cache() == tmp_path / "m"
+
+
+def test_exclusive_refuses_a_second_holder_and_is_freed_by_death(tmp_path):
+    import subprocess
+    import sys
+
+    from xlir.errors import XlirError
+
+    lock = tmp_path / ".lock"
+    hold = ("import sys, time; from xlir import storage\n"
+            "with storage.exclusive(sys.argv[1], wait=False, what='x'):\n"
+            "    print('held', flush=True); time.sleep(60)\n")
+    other = subprocess.Popen([sys.executable, "-c", hold, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with pytest.raises(XlirError, match="in use by another xlir process"):
+            with storage.exclusive(lock, wait=False, what="the folder"):
+                pass
+    finally:
+        other.kill()  # SIGKILL: no cleanup runs, the kernel drops the lock
+        other.wait()
+    with storage.exclusive(lock, wait=False, what="the folder"):
+        pass
+
+
+def test_remove_temporaries_removes_only_what_killed_writers_leave(tmp_path):
+    with storage.atomic_path(tmp_path / "a" / "metrics.json") as tmp:  # a real temporary name
+        tmp.write_text("{}")
+        torn = tmp_path / "a" / ".run.trec.k3j_9x0q.tmp"
+        torn.write_text("half")
+        real_name = tmp.name
+    (tmp_path / "a" / ".shard-00000.npy.ab12cd34.tmp.npy").write_bytes(b"\x93NUMPY")
+    (tmp_path / ".report.zz99yy88.tmp").mkdir()
+    (tmp_path / ".report.zz99yy88.tmp" / "index.html").write_text("<html")
+    (tmp_path / ".report.old").mkdir()
+    keep = [tmp_path / "a" / "metrics.json", tmp_path / ".lock", tmp_path / ".hidden",
+            tmp_path / "notes.tmp", tmp_path / ".x.tmp"]
+    for path in keep[1:]:
+        path.write_text("mine")
+    removed = storage.remove_temporaries(tmp_path)
+    assert {p.name for p in removed} == {".run.trec.k3j_9x0q.tmp", ".shard-00000.npy.ab12cd34.tmp.npy",
+                                         ".report.zz99yy88.tmp", ".report.old"}
+    assert all(p.exists() for p in keep)
+    assert not (tmp_path / ".report.old").exists()
+    assert [p.name for p in tmp_path.rglob(".*.tmp*")] == [".x.tmp"]  # not an atomic_* name
+    assert storage.is_temporary(real_name)  # the pattern matches what atomic_path makes

@@ -1,5 +1,6 @@
 """The whole study on tiny models and a tiny BEIR folder: every stage runs, a rerun skips
-everything, a study killed midway resumes to the same numbers, and the report renders."""
+everything, a changed config or a second process is refused, and the report renders. Kills
+at 10 points are in tests/reliability/test_kill_resume.py."""
 
 from __future__ import annotations
 
@@ -7,96 +8,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tiny_study import DOCS, make_beir, metrics_of, run_study, study_config
+
 from xlir.storage import write_json
-
-DOCS = {
-    "d1": ("Kano", "Kano birni ne a Najeriya"),
-    "d2": ("Lagos", "a poet from Lagos wrote the book"),
-    "d3": ("Nairobi", "the capital of Kenya is Nairobi"),
-    "d4": ("River", "the river runs through the city"),
-    "d5": ("War", "the war ended in the year"),
-    "d6": ("Book", "the book was written by a poet"),
-    "d7": ("Eko", "Ilu Eko wa ni Naijiria"),
-    "d8": ("Kenya", "Nairobi ni mji mkuu wa Kenya"),
-}
-QUERIES = {  # qid: (text, lang, gold doc, split)
-    "q1": ("where is Kano", "hau_Latn", "d1", "test"),
-    "q2": ("who wrote the book", "yor_Latn", "d6", "test"),
-    "q3": ("what is the capital of Kenya", "hau_Latn", "d3", "test"),
-    "q4": ("where does the river run", "yor_Latn", "d4", "test"),
-    "q5": ("when did the war end", "hau_Latn", "d5", "train"),
-    "q6": ("a poet from Lagos", "yor_Latn", "d2", "train"),
-    "q7": ("Ilu Eko", "yor_Latn", "d7", "train"),
-    "q8": ("mji mkuu wa Kenya", "hau_Latn", "d8", "train"),
-    "q9": ("the city river", "hau_Latn", "d4", "dev"),
-    "q10": ("the poet book", "yor_Latn", "d6", "dev"),
-}
-
-
-def make_beir(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "corpus.jsonl", "w", encoding="utf-8") as f:
-        for did, (title, text) in DOCS.items():
-            f.write(json.dumps({"_id": did, "title": title, "text": text, "lang": "eng_Latn"}) + "\n")
-    with open(root / "queries.jsonl", "w", encoding="utf-8") as f:
-        for qid, (text, lang, _, _) in QUERIES.items():
-            f.write(json.dumps({"_id": qid, "text": text, "lang": lang}) + "\n")
-    (root / "qrels").mkdir(exist_ok=True)
-    for split in ("train", "dev", "test"):
-        rows = [f"{q}\t{d}\t1" for q, (_, _, d, s) in QUERIES.items() if s == split]
-        (root / "qrels" / f"{split}.tsv").write_text(
-            "query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    return root
-
-
-def study_config(tmp: Path, beir: Path, encoder: Path, generator: Path) -> dict:
-    return {
-        "name": "tiny", "out": str(tmp / "study"), "encoder": str(encoder), "seeds": [1],
-        "methods": [{"name": "frozen"}, {"name": "lora", "train": {"lr": 1e-3}},
-                    {"name": "bitfit", "train": {"lr": 1e-3}}],
-        "train": {"train": [str(beir)], "dev": str(beir), "max_pairs": 4, "max_dev_pairs": 2,
-                  "epochs": 1, "batch_size": 2, "hard_negatives": 0, "eval_steps": 1,
-                  "logging_steps": 1, "query_max_length": 16, "passage_max_length": 32},
-        "tasks": [{"name": str(beir), "label": "tiny", "split": "test"}],
-        "baselines": ["bm25", "hybrid"], "max_seq_length": 32, "batch_size": 4, "k": 10,
-        "xqg": {"enabled": True, "task": "tiny", "systems": ["best"],
-                "languages": ["hau_Latn", "yor_Latn"], "alphas": [0.1, 0.5],
-                "generator": str(generator),
-                "train": {"sources": [str(beir)], "eval_task": str(beir), "steps": 2,
-                          "batch_size": 2, "max_passage_tokens": 24, "save_every": 1},
-                "generate": {"max_new_tokens": 4, "max_passage_tokens": 24}},
-    }
-
-
-def run_study(config: Path, env: dict, kill_when=None) -> subprocess.CompletedProcess | None:
-    cmd = [sys.executable, "-m", "xlir", "study", str(config)]
-    if kill_when is None:
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 600
-    while proc.poll() is None and time.time() < deadline:
-        if kill_when():
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return None
-        time.sleep(0.05)
-    pytest.fail("the study finished before the kill point was reached")
-
-
-def metrics_of(root: Path) -> dict:
-    out = {}
-    for p in sorted(root.glob("systems/*/*/metrics.json")):
-        m = json.loads(p.read_text())
-        out[f"{m['system']}/{m['task']}"] = m["per_query"]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +47,13 @@ def test_every_stage_writes_its_outputs(tiny_study):
     metrics = json.loads((root / "systems" / "bm25" / "tiny" / "metrics.json").read_text())
     assert set(metrics["per_language"]) == {"hau_Latn", "yor_Latn"}
     assert set(metrics["per_query"]["nDCG@10"]) == {"q1", "q2", "q3", "q4"}
+    # The report records the seeds and the versions the numbers came from.
+    from importlib.metadata import version
+
+    report = (root / "report" / "report.md").read_text(encoding="utf-8")
+    assert "Seeds: {'seeds': [1], 'sampling_seed': 0}" in report
+    for package in ("torch", "transformers", "sentence-transformers", "peft"):
+        assert f"| {package} | {version(package)} |" in report, package
 
 
 def test_rerun_skips_every_stage_and_changes_nothing(tiny_study):
@@ -150,32 +77,6 @@ def test_a_changed_config_is_refused_not_mixed_in(tiny_study, tmp_path):
     assert proc.returncode == 2
     assert "another config (changed: max_seq_length)" in proc.stderr
     assert metrics_of(tmp / "study") == before
-
-
-@pytest.mark.parametrize("point", ["after-first-training", "after-first-metrics"])
-def test_killed_study_resumes_to_the_same_numbers(tiny_study, tmp_path, point):
-    tmp, config, env, _ = tiny_study
-    reference = metrics_of(tmp / "study")
-    data = json.loads(Path(config).read_text())
-    data["out"] = str(tmp_path / "study")
-    cfg2 = tmp_path / "tiny.yaml"
-    write_json(cfg2, data)
-    root = tmp_path / "study"
-    if point == "after-first-training":
-        def reached():
-            return (root / "systems" / "lora-s1" / "model" / "xlir-model.json").exists()
-    else:
-        def reached():
-            return len(list(root.glob("systems/*/tiny/metrics.json"))) >= 2
-    run_study(cfg2, env, kill_when=reached)
-    proc = run_study(cfg2, env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    resumed = metrics_of(root)
-    assert resumed.keys() == reference.keys()
-    for key in reference:
-        for measure, scores in reference[key].items():
-            for qid, value in scores.items():
-                assert resumed[key][measure][qid] == pytest.approx(value, abs=1e-6), (key, qid)
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -265,3 +166,32 @@ def test_whole_pipeline_never_opens_a_network_connection(tiny_study, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert log.read_text() == ""
     assert (tmp_path / "study" / "report" / "index.html").is_file()
+
+
+def test_one_study_process_per_folder(tiny_study):
+    from xlir.storage import exclusive
+
+    tmp, config, env, _ = tiny_study
+    before = metrics_of(tmp / "study")
+    with exclusive(tmp / "study" / ".lock", wait=False, what="test"):  # as a running study does
+        proc = run_study(config, env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("xlir study: error: study folder ")
+    assert "in use by another xlir process" in proc.stderr
+    assert metrics_of(tmp / "study") == before
+
+
+def test_report_never_replaces_a_folder_that_is_not_a_report(tiny_study, tmp_path):
+    tmp, _, env, _ = tiny_study
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    cmd = [sys.executable, "-m", "xlir", "report", str(tmp / "study"), "--out", str(mine)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "not a report folder (holds notes.txt)" in proc.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    proc = subprocess.run(cmd[:-1] + [str(tmp_path / "new")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert oct((tmp_path / "new").stat().st_mode & 0o777) == "0o755"
+    assert (tmp_path / "new" / "index.html").read_text(encoding="utf-8").endswith("</html>")

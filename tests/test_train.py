@@ -166,6 +166,22 @@ def kill(run):
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
 
+def test_a_torn_checkpoint_is_removed_and_the_one_before_used(tmp_path):
+    from xlir.train import CHECKPOINT_FILES, last_complete_checkpoint
+
+    folder = tmp_path / "checkpoints"
+    for step in (2, 4, 6, 10):
+        for name in CHECKPOINT_FILES:
+            (folder / f"checkpoint-{step}").mkdir(parents=True, exist_ok=True)
+            (folder / f"checkpoint-{step}" / name).write_text("{}")
+    (folder / "checkpoint-6" / "trainer_state.json").write_text('{"global_st')  # killed mid-write
+    (folder / "checkpoint-10" / "trainer_state.json").unlink()  # killed before the state
+    (folder / "checkpoint-x").mkdir()  # not a trainer checkpoint: left alone
+    assert last_complete_checkpoint(folder) == folder / "checkpoint-4"
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-2", "checkpoint-4", "checkpoint-x"]
+    assert last_complete_checkpoint(tmp_path / "none") is None
+
+
 def test_frozen_evaluates_without_training(tiny_st_encoder_dir, tmp_path):
     summary = train(config(tiny_st_encoder_dir, method="frozen"), tmp_path / "f",
                     train_pairs=make_pairs(8), dev_pairs=make_pairs(8, 16))

@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 
 from xlir.encoder import BiEncoder
-from xlir.errors import ConfigError
+from xlir.errors import ConfigError, InputError
 from xlir.storage import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _encode_cached(encoder, kind, ids, items, out_dir, batch_size, shard_size, n
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.json"
     if manifest.exists():
-        shard_size = int(read_json(manifest)["shard_size"])  # resume with the same cut
+        shard_size = _cached_shard_size(manifest)  # resume with the same cut
     else:
         write_json(manifest, {"kind": kind, "model": encoder.name,
                               "fingerprint": encoder.fingerprint,
@@ -99,6 +99,15 @@ def _encode_cached(encoder, kind, ids, items, out_dir, batch_size, shard_size, n
             _encode_shard(encoder, kind, ids, items, folder, start, shard_size, batch_size,
                           show_progress)
     return _read_shards(folder, len(shards), ids)
+
+
+def _cached_shard_size(manifest: Path) -> int:
+    data = read_json(manifest)
+    size = data.get("shard_size") if isinstance(data, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise InputError("not an embedding-cache manifest (no shard_size); delete its folder "
+                         "to encode again", manifest, field="shard_size")
+    return size
 
 
 def _shard_path(folder: Path, index: int) -> Path:
@@ -123,8 +132,16 @@ def _read_shards(folder: Path, count: int, ids: list[str]) -> tuple[list[str], n
     parts = []
     for i in range(count):
         npy = _shard_path(folder, i)
-        out_ids.extend(read_json(npy.with_suffix(".ids.json")))
-        parts.append(np.load(npy, allow_pickle=False))
+        shard_ids = read_json(npy.with_suffix(".ids.json"))
+        try:
+            parts.append(np.load(npy, allow_pickle=False))
+        except (ValueError, OSError, EOFError) as e:
+            raise InputError(f"corrupt embedding shard ({e}); delete it and rerun: only this "
+                             "shard is encoded again", npy) from None
+        if not isinstance(shard_ids, list) or len(shard_ids) != len(parts[-1]):
+            raise InputError("ids do not match the shard's vectors; delete both files and "
+                             "rerun", npy.with_suffix(".ids.json"))
+        out_ids.extend(shard_ids)
     if out_ids != ids:
         raise ConfigError(f"{folder}: cached ids do not match the input; delete the folder")
     dim = parts[0].shape[1] if parts else 0

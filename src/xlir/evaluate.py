@@ -183,12 +183,10 @@ def write_trec_run(run: Run, path: str | Path, tag: str = "xlir") -> None:
 
 
 def read_trec_run(path: str | Path) -> Run:
+    from xlir.data.readers import read_lines
+
     run: Run = {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError("run file not found", path) from None
-    for n, line in enumerate(lines, start=1):
+    for n, line in read_lines(path):  # InputError for a missing, non-UTF-8 or folder path
         if not line.strip():
             continue
         parts = line.split()

@@ -19,6 +19,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from xlir.errors import InputError
+
 # GGUF value types (gguf spec, version 3).
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
             10: "<Q", 11: "<q", 12: "<d"}
@@ -52,7 +54,15 @@ def _read_value(f: BinaryIO, vtype: int) -> Any:
 
 
 def read_gguf_metadata(path: str | Path) -> dict[str, Any]:
-    """Every key/value field of a GGUF file (arrays of numbers as numpy arrays)."""
+    """Every key/value field of a GGUF file (arrays of numbers as numpy arrays); a truncated
+    or corrupt file is an InputError naming it."""
+    try:
+        return _read_fields(path)
+    except (struct.error, ValueError, MemoryError, OverflowError, UnicodeDecodeError) as e:
+        raise InputError(f"not a readable GGUF file ({e})", path) from None
+
+
+def _read_fields(path: str | Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         if f.read(4) != b"GGUF":
             raise ValueError(f"{path}: not a GGUF file")

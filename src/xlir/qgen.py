@@ -344,15 +344,16 @@ def read_corpus(spec: str, split: str = "test") -> dict[str, dict]:
     path = Path(spec)
     if path.is_dir():
         path = path / "corpus.jsonl"
-    if path.suffix == ".jsonl":
-        corpus = {}
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                try:
-                    row = json.loads(line)
-                    corpus[str(row["_id"])] = {"title": row.get("title", ""), "text": row["text"]}
-                except (json.JSONDecodeError, KeyError) as e:
-                    raise InputError(f"not a BEIR corpus row ({e})", path, n) from None
+    if path.suffix == ".jsonl":  # passages only: no language needed to generate for them
+        from xlir.data.readers import add_unique, read_jsonl, text_field
+
+        corpus: dict[str, dict] = {}
+        for n, row in read_jsonl(path):
+            add_unique(corpus, text_field(row, "_id", path, n),
+                       {"title": text_field(row, "title", path, n, optional=True),
+                        "text": text_field(row, "text", path, n)}, path, n)
+        if not corpus:
+            raise InputError("no passages", path)
         return corpus
     from xlir.data.tasks import load_task
     return load_task(spec, split).corpus

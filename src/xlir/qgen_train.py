@@ -7,7 +7,8 @@ only. A run folder holds:
 
     qgen-manifest.json   base model, config, pair counts, losses; "complete" when finished
     adapter/             the peft LoRA adapter (safetensors)
-    checkpoint/          adapter + AdamW state (safetensors) + step, every `save_every` steps
+    checkpoint/          adapter + AdamW state + torch's random state (safetensors) + step,
+                         every `save_every` steps
 
 A rerun continues from the checkpoint (same data order: batches come from a seeded permutation
 per epoch); a complete run is skipped. Dropout noise is not restored on resume.
@@ -21,7 +22,6 @@ Not here: generation (qgen.py), pair loading rules beyond "never a test split" (
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import random
@@ -159,22 +159,47 @@ def _save_checkpoint(model, optim, step: int, losses: list[float], path: Path) -
     with atomic_dir(path) as tmp:
         model.save_pretrained(tmp / "adapter")
         save_file(tensors, tmp / "optimizer.safetensors")
+        save_file(_rng_state(), tmp / "rng.safetensors")  # LoRA dropout draws from it
         write_json(tmp / "state.json", {"step": step, "losses": losses,
                                         "param_groups": state["param_groups"]})
 
 
 def _load_checkpoint(model, optim, path: Path) -> tuple[int, list[float]]:
     from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
-    set_peft_model_state_dict(model, load_file(path / "adapter" / "adapter_model.safetensors"))
+    from xlir.storage import read_safetensors
+
+    fix = f"delete {path} to train the generator from the start"
+    set_peft_model_state_dict(model, read_safetensors(path / "adapter" / "adapter_model.safetensors", fix))
     meta = read_json(path / "state.json")
     state: dict = {}
-    for key, value in load_file(path / "optimizer.safetensors").items():
+    for key, value in read_safetensors(path / "optimizer.safetensors", fix).items():
         i, name = key.split(".", 1)
         state.setdefault(int(i), {})[name] = value
     optim.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    if (path / "rng.safetensors").is_file():  # checkpoints of xlir <= 0.1 have none
+        _set_rng_state(read_safetensors(path / "rng.safetensors", fix))
     return meta["step"], meta["losses"]
+
+
+def _rng_state() -> dict:
+    """torch's random state (CPU, and each GPU): without it a resumed run draws other dropout
+    masks than an uninterrupted one, and ends with another generator."""
+    import torch
+
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    import torch
+
+    torch.set_rng_state(state["cpu"])
+    cuda = [state[f"cuda.{i}"] for i in range(len(state) - 1)]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def train_generator(pairs: list[dict], cfg: QGenTrainConfig, run_dir: str | Path,
@@ -249,5 +274,12 @@ def load_trained_generator(run_dir: Path, torch_dtype):
 
 def read_pairs_jsonl(path: str | Path) -> list[dict]:
     """Pairs from a JSONL file (keys: query, query_lang, title, text), for custom data."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    from xlir.data.readers import language_field, read_jsonl, text_field
+
+    pairs = []
+    for n, row in read_jsonl(path):
+        lang = language_field(text_field(row, "query_lang", path, n), path, n, "query_lang")
+        pairs.append({"query": text_field(row, "query", path, n), "query_lang": lang,
+                      "title": text_field(row, "title", path, n, optional=True),
+                      "text": text_field(row, "text", path, n)})
+    return pairs

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from xlir import report_plots, storage
-from xlir.errors import XlirError
+from xlir.errors import InputError, XlirError
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +32,14 @@ class StudyFiles:
         if not (self.root / "config.resolved.json").exists():
             raise XlirError(f"{self.root}: not a study directory (no config.resolved.json); "
                             "run `xlir study` first")
-        self.config = _read(self.root / "config.resolved.json")
+        self.config = _read(self.root / "config.resolved.json", keys=("methods", "seeds"))
         self.environment = _read(self.root / "environment.json", {})
         self.study = _read(self.root / "study.json", {})
         self.fertility = _read(self.root / "fertility.json", {})
         self.tasks = {p.stem: _read(p) for p in sorted((self.root / "tasks").glob("*.json"))}
         self.metrics: dict[str, dict[str, dict]] = {}  # task -> system -> metrics
         for p in sorted(self.root.glob("systems/*/*/metrics.json")):
-            m = _read(p)
+            m = _read(p, keys=("task", "system"))
             self.metrics.setdefault(m["task"], {})[m["system"]] = m
         self.models = {p.parent.parent.name: _read(p)
                        for p in sorted(self.root.glob("systems/*/model/xlir-model.json"))}
@@ -55,12 +54,17 @@ class StudyFiles:
         return [f"{m['name']}-s{s}" for m in self.config["methods"] for s in self.config["seeds"]]
 
 
-def _read(path: Path, default: Any = None) -> Any:
+def _read(path: Path, default: Any = None, keys: tuple[str, ...] = ()) -> Any:
+    """A study file: a JSON object (with `keys`), or `default` when the file is absent."""
     if not path.exists():
         if default is not None:
             return default
         raise XlirError(f"{path}: missing")
-    return json.loads(path.read_text(encoding="utf-8"))
+    data = storage.read_json(path)
+    if not isinstance(data, dict) or any(k not in data for k in keys):
+        raise InputError(f"not a study file (expected a JSON object with {', '.join(keys) or 'fields'})",
+                         path)
+    return data
 
 
 def macro(metrics: dict, measure: str) -> float:
@@ -142,16 +146,27 @@ class Page:
         self.md.append(f"![{alt}]({name})\n")
 
     def write(self, title: str) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
-        for name, png in self.images.items():
-            with storage.atomic_path(self.out / name) as tmp:
-                tmp.write_bytes(png)
-        storage.write_text(self.out / "report.md", f"# {title}\n\n" + "\n".join(self.md))
+        """The report folder is replaced as a whole: its page, Markdown and figures always
+        come from the same run, even when a write is killed midway."""
         doc = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>"
                f"{html.escape(title)}</title><style>{CSS}</style></head><body><main>"
                f"<h1>{html.escape(title)}</h1>" + "\n".join(self.html) + "</main></body></html>")
-        storage.write_text(self.out / "index.html", doc)
+        with storage.atomic_dir(self.out) as tmp:
+            for name, png in self.images.items():
+                (tmp / name).write_bytes(png)
+            (tmp / "report.md").write_text(f"# {title}\n\n" + "\n".join(self.md), encoding="utf-8")
+            (tmp / "index.html").write_text(doc, encoding="utf-8")
+            storage.make_readable(tmp)
         return self.out / "index.html"
+
+    def check_out(self) -> None:
+        """The folder is replaced as a whole: refuse one holding anything but a report."""
+        if self.out.is_dir():
+            foreign = [p.name for p in self.out.iterdir()
+                       if p.name not in ("index.html", "report.md") and p.suffix != ".png"]
+            if foreign:
+                raise XlirError(f"{self.out}: not a report folder (holds {', '.join(sorted(foreign)[:3])}); "
+                                "the report replaces its folder, so pick a new or empty one")
 
 
 CSS = """body{font-family:system-ui,sans-serif;color:#222;background:#fafafa;margin:0}
@@ -168,6 +183,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
 
     files = StudyFiles(root)
     page = Page(Path(out) if out else files.root / "report")
+    page.check_out()
     for section in (report_sections.headline, report_sections.per_language,
                     report_sections.robustness, report_sections.params,
                     report_sections.xqg, report_sections.fertility,

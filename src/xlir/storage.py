@@ -15,9 +15,11 @@ the rename is the commit.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -47,11 +49,32 @@ def data_mirror() -> Path | None:
     return Path(env).expanduser() if env else None
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(e: BaseException, tmp: Path, path: Path) -> OSError | None:
+    """A disk-full error raised while writing `tmp`, as an OSError naming the target `path`
+    (or the file under it), else None. Why: the hidden temp name means nothing to a user,
+    numpy and plain file writes leave `filename` unset, and faiss reports a failed fwrite as
+    RuntimeError("... (No space left on device)")."""
+    if isinstance(e, OSError):
+        code = e.errno if e.errno in _DISK_FULL else None
+    else:
+        code = next((c for c in _DISK_FULL if os.strerror(c) in str(e)), None)
+    if code is None:
+        return None
+    name = Path(e.filename) if getattr(e, "filename", None) else None
+    if name is not None and name != tmp and name.is_relative_to(tmp):
+        path = path / name.relative_to(tmp)  # a file inside atomic_dir's folder
+    return OSError(code, os.strerror(code), str(path))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it onto `path`.
 
-    On any exception the temporary file is removed and `path` is untouched.
+    On any exception the temporary file is removed and `path` is untouched; a full disk
+    raises OSError(ENOSPC or EDQUOT) naming `path`, not the temporary name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +84,10 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except (OSError, RuntimeError) as e:
+        if (full := _disk_full(e, tmp_path, path)) is None:
+            raise
+        raise full from e
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -68,7 +95,9 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; on success it replaces `path`."""
+    """Yield an empty temporary folder beside `path`; on success it replaces `path`.
+
+    A full disk raises OSError(ENOSPC or EDQUOT) naming `path` (or the file under it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -82,6 +111,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if (full := _disk_full(e, tmp, path)) is None:
+            raise
+        raise full from e
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -104,10 +137,14 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("file not found", path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a file", path) from None
     except UnicodeDecodeError as e:
         raise InputError(f"not UTF-8 ({e.reason} at byte {e.start})", path) from None
     except json.JSONDecodeError as e:
         raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
+    except RecursionError:
+        raise InputError("invalid JSON: nested too deeply", path) from None
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -116,3 +153,80 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# A temporary name of `atomic_path` / `atomic_dir` (mkstemp's 8 random characters), or the
+# `.old` folder `atomic_dir` moves aside; a kill can leave these behind, never a real output.
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.\w+)?$|^\..+\.old$")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file or folder name is one `atomic_path` / `atomic_dir` writes before the
+    rename (so never a finished output)."""
+    return _TEMPORARY.match(name) is not None
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path, wait: bool, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created if needed) for the block.
+
+    With `wait` a second process blocks until the first is done; without, it gets an
+    XlirError naming `what`. The kernel drops the lock when its process dies, so a killed
+    run never leaves a stale lock behind.
+    """
+    import fcntl
+
+    from xlir.errors import XlirError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise XlirError(f"{what} is in use by another xlir process (lock {path})") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def remove_temporaries(folder: str | Path, prefix: str = "") -> list[Path]:
+    """Remove what killed writers left under `folder` (temporary files and folders of
+    `atomic_path` / `atomic_dir`, whose names start with `.{prefix}`); -> what was removed.
+
+    Call it only while holding the folder's `exclusive` lock: a live writer's temporary
+    looks the same as a dead one's.
+    """
+    removed = []
+    for path in sorted(Path(folder).rglob(f".{prefix}*"), key=lambda p: -len(p.parts)):
+        if is_temporary(path.name) and (path.is_file() or path.is_dir()):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def make_readable(folder: str | Path) -> None:
+    """Give a folder built under a temporary name the usual modes (0755 / 0644): mkdtemp and
+    mkstemp create private ones, and caches and reports are meant to be shared."""
+    folder = Path(folder)
+    folder.chmod(0o755)
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def read_safetensors(path: str | Path, fix: str) -> dict:
+    """The tensors of a safetensors file xlir wrote (a checkpoint); a corrupt or truncated
+    file is an InputError naming it and saying what to do (`fix`)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from xlir.errors import InputError
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise InputError(f"corrupt checkpoint file ({e}); {fix}", path) from None

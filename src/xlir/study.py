@@ -206,8 +206,29 @@ class Study:
 
     # ---- stages ------------------------------------------------------------------------------
     def run(self) -> Path:
+        """Run every stage not yet done; one process per study folder at a time."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._check_same_config()
+        with storage.exclusive(self.root / ".lock", wait=False, what=f"study folder {self.root}"):
+            self._check_same_config()
+            # Under the lock, temporaries in the folder were left by a killed run: never outputs.
+            for stale in storage.remove_temporaries(self.root):
+                log.info("removed %s (left by a killed run)", stale.relative_to(self.root))
+            self._prepare_models()
+            self._run()
+        return self.root
+
+    def _prepare_models(self) -> None:
+        """The packaged default models are prepared on first use, as `xlir models prepare`
+        does (a no-op when they are; a local model folder is used as it is)."""
+        from xlir import models
+
+        if self.config.encoder in (None, models.DEFAULT_ENCODER):
+            models.prepare_encoder()
+        xqg = self.config.xqg
+        if xqg.enabled and (xqg.generator or xqg.train.get("base")) in (None, models.DEFAULT_GENERATOR):
+            models.prepare_generator()
+
+    def _run(self) -> None:
         storage.write_json(self.root / "config.resolved.json", to_dict(self.config))
         from xlir.environment import describe_environment
 
@@ -230,7 +251,6 @@ class Study:
 
             run_xqg(self)
         self._write_status(finished=True)
-        return self.root
 
     def _check_same_config(self) -> None:
         """A study folder belongs to one config: resuming it under another would skip stages
@@ -357,5 +377,4 @@ def _task_summary(task) -> dict:
 
 def read_metrics(root: str | Path) -> list[dict]:
     """Every metrics.json of a study directory (used by the report and the README table)."""
-    return [json.loads(p.read_text(encoding="utf-8"))
-            for p in sorted(Path(root).glob("systems/*/*/metrics.json"))]
+    return [storage.read_json(p) for p in sorted(Path(root).glob("systems/*/*/metrics.json"))]

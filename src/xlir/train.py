@@ -143,8 +143,8 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     train_metrics = {}
     if config.method != "frozen":
         trainer = build_trainer(st, config, pairs, evaluator, run_dir / "checkpoints")
-        has_checkpoint = any((run_dir / "checkpoints").glob("checkpoint-*"))
-        result = trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+        checkpoint = last_complete_checkpoint(run_dir / "checkpoints")
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_metrics = {**result.metrics, "log_history": trainer.state.log_history}
         if not trainer.is_world_process_zero():
             return {}
@@ -159,6 +159,38 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
              "train_samples_per_second": train_metrics.get("train_samples_per_second"),
              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     return tuning.save_tuned(st, config.method_config, run_dir, base_model=base, extra=extra)
+
+
+# What a finished trainer checkpoint holds; transformers writes trainer_state.json last.
+CHECKPOINT_FILES = (TRAINABLE_FILE, "optimizer.pt", "scheduler.pt", "trainer_state.json")
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint the trainer finished writing, or None.
+
+    transformers writes a checkpoint folder file by file, so a kill while saving leaves a
+    folder that resuming from would fail on. Such torn folders are removed (by rank 0), and
+    training resumes from the checkpoint before, or from the start.
+    """
+    import os
+
+    complete = None
+    steps = {int(p.name[11:]): p for p in folder.glob("checkpoint-*") if p.name[11:].isdigit()}
+    for path in (steps[k] for k in sorted(steps)):
+        if all((path / f).is_file() for f in CHECKPOINT_FILES) and _json_ok(path / "trainer_state.json"):
+            complete = path
+        elif int(os.environ.get("RANK", "0")) == 0:
+            logger.warning("%s was not completely written (killed while saving?); removed", path)
+            shutil.rmtree(path, ignore_errors=True)
+    return complete
+
+
+def _json_ok(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _resolve_model(model: str | None) -> Path:
@@ -376,12 +408,13 @@ class XlirTrainer(_trainer_class()):
         save_file(trainable_state_dict(self.model), str(out / TRAINABLE_FILE))
 
     def _load_from_checkpoint(self, checkpoint_path: str, model=None) -> None:
-        from safetensors.torch import load_file
+        from xlir.storage import read_safetensors
 
         path = Path(checkpoint_path) / TRAINABLE_FILE
         if not path.is_file():
             raise InputError("checkpoint has no trainable tensors", path)
-        state = load_file(str(path))
+        state = read_safetensors(path, f"delete {checkpoint_path} to resume from the checkpoint "
+                                       "before it, or from the start")
         missing = set(state) - set(self.model.state_dict())
         if missing:
             raise InputError(f"checkpoint does not match the model: {sorted(missing)[:3]}", path)

@@ -345,7 +345,8 @@ def is_tuned(path: str | Path) -> bool:
 
 def read_manifest(path: str | Path) -> dict:
     manifest = read_json(Path(path) / MANIFEST)
-    if manifest.get("format") != "xlir-model" or manifest.get("method") not in METHODS:
+    if (not isinstance(manifest, dict) or manifest.get("format") != "xlir-model"
+            or manifest.get("method") not in METHODS):
         raise InputError("not an xlir tuned-model manifest", Path(path) / MANIFEST)
     return manifest
 

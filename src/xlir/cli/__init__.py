@@ -8,6 +8,7 @@ inside the handlers, so `xlir --help` is fast. Logging is configured here and on
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -26,6 +27,22 @@ class _MistralRegexFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "fix_mistral_regex" not in record.getMessage()
+
+
+# Storage errors a user fixes by freeing space or writing elsewhere: (what, what to do).
+_FREE = "free space there, or point XLIR_HOME / --out elsewhere"
+_STORAGE_ERRORS = {errno.ENOSPC: ("no space left on device", _FREE),
+                   errno.EDQUOT: ("disk quota exceeded", _FREE),
+                   errno.EROFS: ("read-only file system", "point XLIR_HOME / --out elsewhere")}
+
+
+def storage_error(e: OSError) -> str | None:
+    """One line for a full or read-only disk (naming the file when known), else None."""
+    if e.errno not in _STORAGE_ERRORS:
+        return None
+    what, todo = _STORAGE_ERRORS[e.errno]
+    where = f" writing {e.filename}" if e.filename else ""
+    return f"{what}{where} ({todo}; rerun the same command to resume: finished parts are kept)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except XlirError as e:
         print(f"xlir {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if (line := storage_error(e)) is None:
+            raise
+        print(f"xlir {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"xlir {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -29,10 +29,10 @@ from pathlib import Path
 
 from xlir.data.fetch import fetch
 from xlir.data.languages import normalize
-from xlir.data.readers import read_json, read_jsonl
+from xlir.data.readers import read_json, read_jsonl, text_field
 from xlir.data.registry import AFRIQA_LANGUAGES, TYDI_FOLDERS
 from xlir.data.task import Task
-from xlir.errors import XlirError
+from xlir.errors import InputError, XlirError
 
 AFRIQA_SPLITS = ("train", "dev", "test")
 TYDI_DEFAULT = ("swh_Latn", "tel_Telu", "ben_Beng")
@@ -110,16 +110,24 @@ def afriqa_rows(split: str) -> list[dict]:
                 / f"gold_span_passages.afriqa.{folder}.{pivot}.{split}.json")
         if not path.exists():  # swa and yor have no dev split, swa no train split
             continue
-        for _, row in read_jsonl(path):
-            context, question = row.get("context"), row.get("question_lang")
-            if not _nonempty(context) or not _nonempty(question):
-                continue
-            rows.append({
-                "qid": f"{folder}-{split}-{row['id']}", "lang": lang,
-                "question": question.strip(),
-                "translated": (row.get("question_translated") or "").strip(),
-                "title": (row.get("title") or "").strip(), "context": context.strip(),
-                "passage_lang": "fra_Latn" if pivot == "fr" else "eng_Latn"})
+        rows.extend(afriqa_file_rows(path, f"{folder}-{split}", lang, pivot))
+    return rows
+
+
+def afriqa_file_rows(path: Path, qid_prefix: str, lang: str, pivot: str) -> list[dict]:
+    """The usable rows of one AfriQA gold-passage JSONL file (see `afriqa_rows`)."""
+    rows = []
+    for line, row in read_jsonl(path):
+        context, question = row.get("context"), row.get("question_lang")
+        if not _nonempty(context) or not _nonempty(question):
+            continue
+        rows.append({
+            "qid": f"{qid_prefix}-{text_field(row, 'id', path, line)}", "lang": lang,
+            "question": question.strip(),
+            "translated": text_field(row, "question_translated", path, line, optional=True),
+            "title": text_field(row, "title", path, line, optional=True),
+            "context": context.strip(),
+            "passage_lang": "fra_Latn" if pivot == "fr" else "eng_Latn"})
     return rows
 
 
@@ -166,16 +174,38 @@ def _nonempty(value) -> bool:
 def squad_items(path: Path) -> list[dict]:
     """{qid, question, title, context} for each question of a SQuAD-format file. AmQA gives
     some articles' `paragraphs` as one dict instead of a list; both are accepted."""
-    data = read_json(path)
+    articles = _squad_get(read_json(path), "", "data", list, path)
     items = []
-    for article in data["data"]:
-        paragraphs = article["paragraphs"]
-        for paragraph in [paragraphs] if isinstance(paragraphs, dict) else paragraphs:
-            for qa in paragraph["qas"]:
-                items.append({"qid": str(qa["id"]), "question": qa["question"].strip(),
-                              "title": (article.get("title") or "").strip(),
-                              "context": paragraph["context"].strip()})
+    for a, article in enumerate(articles):
+        paragraphs = _squad_get(article, f"data[{a}]", "paragraphs", (list, dict), path)
+        title = _squad_get(article, f"data[{a}]", "title", (str, type(None)), path) or ""
+        for p, paragraph in enumerate([paragraphs] if isinstance(paragraphs, dict)
+                                      else paragraphs):
+            where = f"data[{a}].paragraphs" + ("" if isinstance(paragraphs, dict) else f"[{p}]")
+            context = _squad_get(paragraph, where, "context", str, path)
+            for q, qa in enumerate(_squad_get(paragraph, where, "qas", list, path)):
+                at = f"{where}.qas[{q}]"
+                items.append({"qid": str(_squad_get(qa, at, "id", (str, int), path)),
+                              "question": _squad_get(qa, at, "question", str, path).strip(),
+                              "title": title.strip(), "context": context.strip()})
     return items
+
+
+def _squad_get(parent, where: str, key: str, kinds, path: Path):
+    """`parent[key]` when `parent` is an object and the value one of `kinds`; otherwise an
+    InputError whose field is the JSON path (`data[3].paragraphs[0].qas`)."""
+    if not isinstance(parent, dict):
+        raise InputError(f"expected a JSON object, got {type(parent).__name__}", path,
+                         field=where or None)
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    field = f"{where}.{key}" if where else key
+    if key not in parent and type(None) not in kinds:
+        raise InputError("missing field", path, field=field)
+    value = parent.get(key)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise InputError(f"expected {names}, got {type(value).__name__}", path, field=field)
+    return value
 
 
 def tydi_file(lang: str, split: str) -> Path:
