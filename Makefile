@@ -8,7 +8,7 @@ STAMP := $(VENV)/.xlir-installed
 CONFIG ?= configs/quick.yaml
 PYTEST_ARGS ?=
 
-.PHONY: venv models study report test test-unit test-real clean-venv
+.PHONY: venv models study report test test-unit test-real test-reliability clean-venv
 
 $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,13 +32,17 @@ report: venv
 	$(BIN)/xlir report study/quick
 
 test-unit: venv
-	$(BIN)/python -m pytest -m "not real" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not real" --ignore=tests/reliability $(PYTEST_ARGS)
 
 test-real: models
-	$(BIN)/python -m pytest -m real $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m real --ignore=tests/reliability $(PYTEST_ARGS)
+
+# Faults on purpose (RELIABILITY.md): kills at 10 points, bad input, disk full, fuzzed loaders.
+test-reliability: models
+	$(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
 
 # pytest exits 5 when it collected nothing: that is a failure here, like any non-zero exit.
-test: test-unit test-real
+test: test-unit test-real test-reliability
 
 clean-venv:
 	rm -rf $(VENV)

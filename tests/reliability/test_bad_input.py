@@ -252,3 +252,36 @@ def test_bad_input_is_one_line_exit_2(tmp_path, case):
         for name in names:  # what was written is complete and verified
             assert (cached / name).read_bytes() == (
                 Path(os.environ["XLIR_DATA_MIRROR"]) / AMQA / name).read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupted_checkpoint_is_one_line_and_keeps_the_run(tmp_path, tiny_st_encoder_dir, damage):
+    """A checkpoint damaged after it was written (not torn by a kill: those are removed and
+    training resumes from the one before, see test_kill_resume.py) stops `xlir train` with
+    one line naming the file and saying what to do; the run folder is left as it was."""
+    from tiny_study import make_beir
+
+    from xlir.train import TRAINABLE_FILE
+
+    beir = make_beir(tmp_path / "beir")
+    work = tmp_path / "work"
+    argv = ["train", f"model={tiny_st_encoder_dir}", "method=lora", f"train=[{beir}]",
+            "max_pairs=4", "batch_size=2", "epochs=1", "eval_steps=1", "hard_negatives=0",
+            "query_max_length=16", "passage_max_length=32", "keep_checkpoints=true",
+            "load_best=false", "--out", str(work)]
+    assert _run(argv, {}, tmp_path / "home").returncode == 0
+    for name in ("xlir-model.json", "adapter"):  # as if killed before the final save
+        path = work / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    weights = work / "checkpoints" / "checkpoint-2" / TRAINABLE_FILE
+    data = weights.read_bytes()
+    weights.write_bytes(b"\x07" * len(data) if damage == "garbage" else data[: len(data) // 2])
+    before = _snapshot(work)
+
+    result = _run(argv, {}, tmp_path / "home")
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    line = _error_line(result.stderr, quiet=False)
+    assert f"{weights}: corrupt checkpoint file" in line, line
+    assert f"delete {weights.parent} to resume from the checkpoint before it" in line
+    assert _snapshot(work) == before
