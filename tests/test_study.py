@@ -195,3 +195,24 @@ def test_report_never_replaces_a_folder_that_is_not_a_report(tiny_study, tmp_pat
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert oct((tmp_path / "new").stat().st_mode & 0o777) == "0o755"
     assert (tmp_path / "new" / "index.html").read_text(encoding="utf-8").endswith("</html>")
+
+
+def test_a_study_that_failed_before_any_stage_takes_the_fixed_config(tmp_path, tiny_st_encoder_dir):
+    from xlir.config import from_dict
+    from xlir.errors import ConfigError, XlirError
+    from xlir.study import Study, StudyConfig
+
+    beir = make_beir(tmp_path / "beir")
+
+    def study(task: str) -> Study:
+        return Study(from_dict(StudyConfig, {"out": str(tmp_path / "study"),
+                                             "encoder": str(tiny_st_encoder_dir),
+                                             "tasks": [{"name": task, "label": "tiny"}]}))
+
+    with pytest.raises(XlirError, match="nosuchtask"):  # a misspelt task: fails on loading it
+        study("nosuchtask").run()
+    assert (tmp_path / "study" / "config.resolved.json").is_file()
+    study(str(beir))._check_same_config()  # nothing was computed: the fixed config is taken
+    (tmp_path / "study" / "fertility.json").write_text("{}")  # once a stage has output, not
+    with pytest.raises(ConfigError, match=r"another config \(changed: tasks\)"):
+        study(str(beir))._check_same_config()

@@ -166,6 +166,30 @@ def kill(run):
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
 
+def test_a_first_attempt_that_failed_early_does_not_lock_its_config(tiny_st_encoder_dir, tmp_path):
+    from xlir.errors import XlirError
+
+    run = tmp_path / "run"
+    with pytest.raises(XlirError, match="nosuchsource"):  # fails after train_config.json
+        train(config(tiny_st_encoder_dir, train=["nosuchsource"]), run)
+    assert (run / "train_config.json").is_file()
+    train(config(tiny_st_encoder_dir, max_steps=1), run, train_pairs=make_pairs(8), dev_pairs=[])
+    assert json.loads((run / "train_config.json").read_text())["max_steps"] == 1
+
+
+@pytest.mark.parametrize("key", ["query_max_length", "passage_max_length"])
+def test_lengths_beyond_the_models_positions_are_refused_before_anything_is_written(
+        tiny_st_encoder_dir, tmp_path, key):
+    from transformers import AutoConfig
+
+    model = AutoConfig.from_pretrained(str(tiny_st_encoder_dir))
+    limit = model.max_position_embeddings - model.pad_token_id - 1  # XLM-R: after the padding index
+    with pytest.raises(ConfigError, match=rf"{key}={limit + 1}: .* encodes at most {limit} tokens"):
+        train(config(tiny_st_encoder_dir, **{key: limit + 1}), tmp_path / "run",
+              train_pairs=make_pairs(8), dev_pairs=[])
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_torn_checkpoint_is_removed_and_the_one_before_used(tmp_path):
     from xlir.train import CHECKPOINT_FILES, last_complete_checkpoint
 

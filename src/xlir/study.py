@@ -254,9 +254,11 @@ class Study:
 
     def _check_same_config(self) -> None:
         """A study folder belongs to one config: resuming it under another would skip stages
-        whose outputs were made with different settings, and mislabel them."""
+        whose outputs were made with different settings, and mislabel them. A folder holding
+        no stage output yet (a first attempt that failed early) takes the new config."""
         path = self.root / "config.resolved.json"
-        if not path.is_file():
+        bookkeeping = {"config.resolved.json", "environment.json", "study.json", ".lock", "tasks"}
+        if not path.is_file() or all(p.name in bookkeeping for p in self.root.iterdir()):
             return
         old = storage.read_json(path)
         new = json.loads(json.dumps(to_dict(self.config)))

@@ -128,8 +128,9 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
         logger.info("%s is complete; not training again", run_dir)
         return read_json(run_dir / "xlir-model.json")
     start = time.perf_counter()
-    run_dir.mkdir(parents=True, exist_ok=True)
     base = _resolve_model(config.model)
+    _check_lengths(base, config)
+    run_dir.mkdir(parents=True, exist_ok=True)
     if config.method == "madx":
         config = _with_language_adapters(config, base, run_dir / "lang_adapters")
     write_json(run_dir / "train_config.json", config.to_dict())
@@ -185,6 +186,23 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
     return complete
 
 
+def _check_lengths(base: Path, config: TrainConfig) -> None:
+    """Refuse lengths the encoder has no positions for (it would fail mid-training)."""
+    from transformers import AutoConfig
+
+    try:
+        model = AutoConfig.from_pretrained(str(base))
+    except (OSError, ValueError):
+        return  # not a plain transformers folder: sentence-transformers checks it on load
+    limit = getattr(model, "max_position_embeddings", None)
+    if limit and model.model_type in ("xlm-roberta", "roberta", "camembert"):
+        limit -= (model.pad_token_id or 0) + 1  # positions start after the padding index
+    for key in ("query_max_length", "passage_max_length"):
+        if limit and getattr(config, key) > limit:
+            raise ConfigError(f"{key}={getattr(config, key)}: {base.name} encodes at most "
+                              f"{limit} tokens")
+
+
 def _json_ok(path: Path) -> bool:
     try:
         json.loads(path.read_text(encoding="utf-8"))
@@ -203,9 +221,13 @@ def _resolve_model(model: str | None) -> Path:
 
 def _check_same_config(run_dir: Path, config: TrainConfig) -> None:
     """A run folder belongs to one config: resuming or skipping it under another would mix
-    or mislabel results. (MAD-X fills in its language-adapter paths itself: not compared.)"""
+    or mislabel results. (MAD-X fills in its language-adapter paths itself: not compared.)
+    A folder with nothing trained yet (a first attempt that failed early, say on a misspelt
+    source) takes the new config."""
     path = run_dir / "train_config.json"
-    if not path.is_file():
+    trained = (is_complete(run_dir) or any((run_dir / "checkpoints").glob("checkpoint-*"))
+               or (run_dir / "lang_adapters").is_dir())
+    if not path.is_file() or not trained:
         return
     old, new = read_json(path), json.loads(json.dumps(config.to_dict()))
     for d in (old, new):
