@@ -157,24 +157,28 @@ def _encode_parallel(encoder, kind, ids, items, folder, todo, shard_size, batch_
               "passage_prefix": encoder.passage_prefix, "max_length": encoder.max_length,
               "backend": encoder.backend, "fingerprint": encoder.fingerprint}
     ctx = mp.get_context("spawn")
+    errors = ctx.SimpleQueue()  # a worker's OSError (a full disk, say), raised again here
     procs = []
     for w in range(num_workers):
         mine = todo[w::num_workers]
         if not mine:
             continue
         p = ctx.Process(target=_worker, args=(config, kind, ids, items, str(folder), mine,
-                                              shard_size, batch_size, threads))
+                                              shard_size, batch_size, threads, errors))
         p.start()
         procs.append(p)
     for p in procs:
         p.join()
     failed = [p.exitcode for p in procs if p.exitcode != 0]
+    if failed and not errors.empty():
+        raise OSError(*errors.get())
     if failed:
         raise RuntimeError(f"{len(failed)} encoding worker(s) failed (exit codes {failed}); "
                            "rerun to resume from the finished shards")
 
 
-def _worker(config, kind, ids, items, folder, starts, shard_size, batch_size, threads) -> None:
+def _worker(config, kind, ids, items, folder, starts, shard_size, batch_size, threads,
+            errors) -> None:
     import torch
 
     from xlir.encoder import load_encoder
@@ -185,6 +189,10 @@ def _worker(config, kind, ids, items, folder, starts, shard_size, batch_size, th
                            max_length=config["max_length"], backend=config["backend"])
     if encoder.fingerprint != config["fingerprint"]:
         raise RuntimeError("worker loaded a different model than the parent")
-    for start in starts:
-        _encode_shard(encoder, kind, ids, items, Path(folder), start, shard_size, batch_size,
-                      False)
+    try:
+        for start in starts:
+            _encode_shard(encoder, kind, ids, items, Path(folder), start, shard_size,
+                          batch_size, False)
+    except OSError as e:
+        errors.put((e.errno, e.strerror, e.filename))
+        raise

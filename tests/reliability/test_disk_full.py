@@ -6,7 +6,8 @@ The fault is injected at the lowest writer xlir goes through: `numpy.lib.format.
 for embedding shards, `Path.write_text` for JSON, `faiss.write_index` for the index (faiss
 reports a failed fwrite as RuntimeError "... (No space left on device)"). Each fault writes
 half its bytes first, as a device filling up mid-file does, and a failed write names no file.
-Not covered: ENOSPC in `--workers > 1` encoding processes (the parent reports failed workers).
+Spawned encoding workers (`--workers 2`) get the fault from a `sitecustomize` module on
+PYTHONPATH, since a monkeypatch in the parent does not reach them.
 """
 
 from __future__ import annotations
@@ -224,3 +225,37 @@ def test_cli_disk_full_while_saving_index_keeps_old_index(tmp_path, indexed, cap
     err = capsys.readouterr().err
     assert err == f"xlir index: error: no space left on device writing {tmp_path / 'idx'} {HINT}\n"
     assert snapshot(tmp_path) == earlier and hidden(tmp_path) == []
+
+
+# Loaded by every Python process started with this folder on PYTHONPATH, spawned encoding
+# workers included (a monkeypatch in the parent does not reach them).
+SITECUSTOMIZE = """
+import errno, io, os
+import numpy.lib.format as fmt
+real = fmt.write_array
+def write_array(fp, array, *args, **kwargs):
+    buf = io.BytesIO()
+    real(buf, array, *args, **kwargs)
+    fp.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+fmt.write_array = write_array
+"""
+
+
+def test_cli_disk_full_in_an_encoding_worker_is_one_line(tmp_path, indexed):
+    fault = tmp_path / "fault"
+    fault.mkdir()
+    (fault / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    earlier = snapshot(tmp_path)
+    env = dict(os.environ, XLIR_HOME=str(tmp_path / "home"),
+               PYTHONPATH=os.pathsep.join([str(fault), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "xlir", *indexed, str(tmp_path / "cache2"),
+                           "--workers", "2"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    folder = next((tmp_path / "cache2").glob("passages-*"))
+    last = proc.stderr.strip().splitlines()[-1]  # the worker's own traceback may come before
+    assert last == (f"xlir index: error: no space left on device writing "
+                    f"{folder / 'shard-00000.npy'} {HINT}")
+    now = snapshot(tmp_path)
+    assert {k: v for k, v in now.items() if k in earlier} == earlier
+    assert not list(folder.glob("*.npy")) and hidden(tmp_path) == []
