@@ -73,3 +73,13 @@ def test_yaml_is_parsed_safely(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_yaml(listy)
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (tmp_path / "bomb.yaml").write_text("train:\n" + "\n".join("  " + x for x in lines) + "\n")
+    with pytest.raises(ConfigError, match=r"bomb.yaml: more than 100,000 values .*alias"):
+        load_yaml(tmp_path / "bomb.yaml")  # 10**9 values if expanded; counting stops at 100,001
+    (tmp_path / "fine.yaml").write_text("base: &b {lr: 0.001}\nlora: *b\nfull: *b\n")
+    assert load_yaml(tmp_path / "fine.yaml")["full"] == {"lr": 0.001}  # ordinary aliases work

@@ -54,7 +54,28 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    if _count_values(data, MAX_VALUES) > MAX_VALUES:
+        raise ConfigError(f"{path}: more than {MAX_VALUES:,} values once YAML aliases are "
+                          "expanded; a config is never that large (an alias bomb?)")
     return data
+
+
+# YAML aliases share one object however often they are used; expanded (as writing the
+# resolved config to JSON does), nine nested aliases of ten make 10**9 values.
+MAX_VALUES = 100_000
+
+
+def _count_values(value: Any, budget: int) -> int:
+    """Values in `value` with aliases expanded, counting no further than `budget` + 1."""
+    count, stack = 0, [value]
+    while stack and count <= budget:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
