@@ -216,3 +216,21 @@ def test_a_study_that_failed_before_any_stage_takes_the_fixed_config(tmp_path, t
     (tmp_path / "study" / "fertility.json").write_text("{}")  # once a stage has output, not
     with pytest.raises(ConfigError, match=r"another config \(changed: tasks\)"):
         study(str(beir))._check_same_config()
+
+
+def test_labels_never_lead_outside_the_study_folder(tmp_path):
+    from xlir.config import from_dict
+    from xlir.errors import ConfigError
+    from xlir.study import StudyConfig
+
+    beir = str(tmp_path / "data" / "mybeir")
+    cfg = from_dict(StudyConfig, {"tasks": [{"name": beir + "/"}],
+                                  "xqg": {"enabled": True, "task": beir + "/"}})
+    # A task given by path was labelled by the path: its runs went to systems/<s>/<path>,
+    # which for an absolute path is the data folder itself.
+    assert cfg.tasks[0].label == "mybeir" and cfg.xqg.task == "mybeir"
+    for bad in ({"tasks": [{"name": "afriqa", "label": "../../elsewhere"}]},
+                {"tasks": [{"name": "afriqa"}], "methods": [{"name": "lora", "label": "a/b"}]},
+                {"tasks": [{"name": ".."}]}):
+        with pytest.raises(ConfigError, match="cannot name a folder"):
+            from_dict(StudyConfig, bad)

@@ -47,7 +47,9 @@ class TaskSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.label = self.label or self.name
+        # A BEIR folder given by path is labelled by its folder name: the label names folders
+        # under the study, and a path there would write outside it.
+        self.label = _folder_name(self.label or Path(self.name.rstrip("/\\")).name, "tasks", "label")
         for key in ("max_queries_per_language", "distractors"):
             if (getattr(self, key) or 0) < 0:
                 raise ConfigError(f"tasks.{self.label}.{key} must be >= 0")
@@ -61,7 +63,19 @@ class MethodSpec:
     train: dict[str, Any] = field(default_factory=dict)    # TrainConfig overrides for it
 
     def __post_init__(self):
-        self.label = self.label or self.name
+        self.label = _folder_name(self.label or self.name, "methods", "label")
+
+
+def _folder_name(name: str, section: str, key: str) -> str:
+    """`name` if it can name a folder of the study (no separators, no '..')."""
+    from xlir.data.readers import safe_name
+    from xlir.errors import InputError
+
+    try:
+        return safe_name(name)
+    except InputError:
+        raise ConfigError(f"{section}: {key} '{name}' cannot name a folder (it could leave the "
+                          f"study folder); give it a plain `{key}`") from None
 
 
 @dataclass
@@ -113,6 +127,8 @@ class StudyConfig:
         names = [t.label for t in self.tasks]
         if len(set(names)) != len(names):
             raise ConfigError(f"tasks: duplicate task names {names}")
+        by_name = {t.name: t.label for t in self.tasks}
+        self.xqg.task = self.xqg.task if self.xqg.task in names else by_name.get(self.xqg.task, self.xqg.task)
         if self.xqg.enabled and self.xqg.task not in names:
             raise ConfigError(f"xqg.task: '{self.xqg.task}' is not one of the tasks {names}")
 
