@@ -105,6 +105,18 @@ def tiny_reference(tmp_path_factory, tiny_st_encoder_dir, tiny_causal_lm_dir):
     return config, env, metrics_of(tmp / "study")
 
 
+def test_two_uninterrupted_runs_give_the_same_numbers(tiny_reference, tmp_path):
+    """Determinism: the same config and seed on CPU, another folder, the same numbers."""
+    config, env, reference = tiny_reference
+    path = tmp_path / "tiny.yaml"
+    write_json(path, {**config, "out": str(tmp_path / "study")})
+    proc = run_study(path, env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_metrics(metrics_of(tmp_path / "study"), reference)
+    generated = Path(config["out"]) / "xqg" / "queries.jsonl"
+    assert (tmp_path / "study" / "xqg" / "queries.jsonl").read_bytes() == generated.read_bytes()
+
+
 @pytest.mark.parametrize("point", list(LEFT_BEHIND))
 def test_killed_tiny_study_resumes_to_the_same_numbers(tiny_reference, tmp_path, point):
     config, env, reference = tiny_reference
@@ -116,6 +128,8 @@ def test_killed_tiny_study_resumes_to_the_same_numbers(tiny_reference, tmp_path,
     proc = run_study(path, env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_metrics(metrics_of(root), reference)
+    generated = Path(config["out"]) / "xqg" / "queries.jsonl"  # the same questions, too
+    assert (root / "xqg" / "queries.jsonl").read_bytes() == generated.read_bytes()
     assert_complete(root)
 
 
