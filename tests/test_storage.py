@@ -80,15 +80,15 @@ def test_remove_temporaries_removes_only_what_killed_writers_leave(tmp_path):
     (tmp_path / "a" / ".shard-00000.npy.ab12cd34.tmp.npy").write_bytes(b"\x93NUMPY")
     (tmp_path / ".report.zz99yy88.tmp").mkdir()
     (tmp_path / ".report.zz99yy88.tmp" / "index.html").write_text("<html")
-    (tmp_path / ".report.old").mkdir()
+    (tmp_path / ".report.xlir-old").mkdir()
     keep = [tmp_path / "a" / "metrics.json", tmp_path / ".lock", tmp_path / ".hidden",
-            tmp_path / "notes.tmp", tmp_path / ".x.tmp"]
+            tmp_path / "notes.tmp", tmp_path / ".x.tmp", tmp_path / ".bashrc.old"]
     for path in keep[1:]:
         path.write_text("mine")
     removed = storage.remove_temporaries(tmp_path)
     assert {p.name for p in removed} == {".run.trec.k3j_9x0q.tmp", ".shard-00000.npy.ab12cd34.tmp.npy",
-                                         ".report.zz99yy88.tmp", ".report.old"}
+                                         ".report.zz99yy88.tmp", ".report.xlir-old"}
     assert all(p.exists() for p in keep)
-    assert not (tmp_path / ".report.old").exists()
+    assert not (tmp_path / ".report.xlir-old").exists()
     assert [p.name for p in tmp_path.rglob(".*.tmp*")] == [".x.tmp"]  # not an atomic_* name
     assert storage.is_temporary(real_name)  # the pattern matches what atomic_path makes

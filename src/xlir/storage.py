@@ -104,7 +104,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
+            old = path.with_name(f".{path.name}.xlir-old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(tmp, path)
@@ -156,8 +156,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 # A temporary name of `atomic_path` / `atomic_dir` (mkstemp's 8 random characters), or the
-# `.old` folder `atomic_dir` moves aside; a kill can leave these behind, never a real output.
-_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.\w+)?$|^\..+\.old$")
+# `.xlir-old` folder `atomic_dir` moves aside; a kill can leave these behind, never a real
+# output (and no one else's file: `.bashrc.old` is not one of them).
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.\w+)?$|^\..+\.xlir-old$")
 
 
 def is_temporary(name: str) -> bool:
