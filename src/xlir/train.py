@@ -162,8 +162,10 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     return tuning.save_tuned(st, config.method_config, run_dir, base_model=base, extra=extra)
 
 
-# What a finished trainer checkpoint holds; transformers writes trainer_state.json last.
-CHECKPOINT_FILES = (TRAINABLE_FILE, "optimizer.pt", "scheduler.pt", "trainer_state.json")
+# transformers writes trainer_state.json last, after the weights and the optimizer state
+# (whose files differ between plain, FSDP and DeepSpeed runs): its presence marks a finished
+# checkpoint.
+CHECKPOINT_FILES = (TRAINABLE_FILE, "trainer_state.json")
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
