@@ -55,3 +55,14 @@ def test_sample_draws_distractors_per_pool():
     small = _task(pooled=True).sample(max_queries_per_language=1, distractors=2, seed=0)
     for key, (qids, dids) in small.pools().items():
         assert len(qids) == 1 and len(dids) == 3
+
+
+def test_without_titles_empties_titles_only_and_leaves_input_alone():
+    from xlir.encoder import passage_text
+
+    task = Task("t", "test", {"d1": {"title": "Kano", "text": "birni ne"}}, {"q1": "ina?"},
+                {"q1": {"d1": 1}}, {"q1": "hau_Latn"}, {"d1": "hau_Latn"})
+    plain = task.without_titles()
+    assert plain.corpus == {"d1": {"title": "", "text": "birni ne"}}
+    assert passage_text(plain.corpus["d1"]) == "birni ne" and plain.meta["titles"] == "dropped"
+    assert task.corpus["d1"]["title"] == "Kano" and plain.qrels == task.qrels

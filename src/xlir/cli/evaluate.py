@@ -17,13 +17,17 @@ def add_task_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument("--languages", default=None,
                         help="comma-separated query languages to keep (default: all)")
+    parser.add_argument("--no-titles", action="store_true",
+                        help="passages as their text alone, titles dropped (default: "
+                        "'{title} {text}' for dense encoders; BM25 reads the text alone anyway)")
 
 
 def task_from_args(args):
     from xlir.data.tasks import load_task
 
     langs = args.languages.split(",") if args.languages else None
-    return load_task(args.task, split=args.split, languages=langs)
+    task = load_task(args.task, split=args.split, languages=langs)
+    return task.without_titles() if args.no_titles else task
 
 
 def register(subparsers) -> None:

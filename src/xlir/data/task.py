@@ -65,6 +65,14 @@ class Task:
             {q: p for q, p in self.query_pool.items() if q in keep},
             doc_pool=self.doc_pool, primary_measure=self.primary_measure, meta=dict(self.meta))
 
+    def without_titles(self) -> "Task":
+        """The same task with every passage reduced to its text (titles emptied): what the
+        published AfriQA baselines encode and index (see BENCHMARKS.md)."""
+        import dataclasses
+
+        corpus = {d: {**p, "title": ""} for d, p in self.corpus.items()}
+        return dataclasses.replace(self, corpus=corpus, meta={**self.meta, "titles": "dropped"})
+
     def sample(self, max_queries_per_language: int | None = None, distractors: int | None = None,
                seed: int = 0) -> "Task":
         """A smaller task for quick studies, chosen deterministically from `seed`.
