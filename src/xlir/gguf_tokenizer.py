@@ -59,7 +59,7 @@ def read_gguf_metadata(path: str | Path) -> dict[str, Any]:
     try:
         return _read_fields(path)
     except (struct.error, ValueError, MemoryError, OverflowError, UnicodeDecodeError) as e:
-        raise InputError(f"not a readable GGUF file ({e})", path) from None
+        raise InputError(f"not a readable GGUF file ({str(e) or type(e).__name__})", path) from None
 
 
 def _read_fields(path: str | Path) -> dict[str, Any]:

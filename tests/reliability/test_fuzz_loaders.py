@@ -339,7 +339,7 @@ def test_storage_read_json(data):
 @example(b"$:\n0:")
 @example(b"tasks: &a [*a]\ntrain: &b [*b]\nmethod_options: &c {x: *c}\n")  # cyclic aliases
 @example(LAUGHS)
-@example(LAUGHS.replace(b"name: *l8", b"k: 2"))  # loads: the value is kept by reference
+@example(LAUGHS.replace(b"name: *l8", b"k: 2"))  # under free-form keys only: refused too
 def test_config_files(data):
     from xlir.config import load_config, load_yaml
     from xlir.study import StudyConfig
@@ -416,6 +416,9 @@ def _report_files(root: Path):
 
 @FUZZ
 @given(data=_mix(JSON.map(json.dumps).map(str.encode)))
+@example(data=b"[]")  # was AttributeError (read_manifest, read_corpus) or a list returned
+@example(data=b"{")  # was JSONDecodeError (read_pairs_jsonl, read_metrics, StudyFiles)
+@example(data=b"\x80")  # was UnicodeDecodeError (read_corpus)
 @pytest.mark.parametrize("load, returns", [
     pytest.param(_tuned_manifest, dict),
     pytest.param(_qgen_corpus, dict),
@@ -443,6 +446,9 @@ def _e5_bin(root: Path):
 
 @FUZZ
 @given(data=st.binary(max_size=120), with_magic=st.booleans())
+@example(data=b"", with_magic=True)  # was struct.error (both readers)
+@example(data=(3).to_bytes(4, "little") + bytes(8) + (1).to_bytes(8, "little")
+         + (2**62).to_bytes(8, "little"), with_magic=True)  # a 2**62-byte key: was MemoryError
 @pytest.mark.parametrize("magic, load, returns", [
     pytest.param(b"GGUF", _gguf, dict),
     pytest.param(b"E5S1", _e5_bin, tuple),
