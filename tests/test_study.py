@@ -52,6 +52,7 @@ def test_every_stage_writes_its_outputs(tiny_study):
 
     report = (root / "report" / "report.md").read_text(encoding="utf-8")
     assert "Seeds: {'seeds': [1], 'sampling_seed': 0}" in report
+    assert "Dense systems encode passages as '{title} {text}' on tasks that keep titles (tiny)" in report
     for package in ("torch", "transformers", "sentence-transformers", "peft"):
         assert f"| {package} | {version(package)} |" in report, package
 
@@ -234,3 +235,46 @@ def test_labels_never_lead_outside_the_study_folder(tmp_path):
                 {"tasks": [{"name": ".."}]}):
         with pytest.raises(ConfigError, match="cannot name a folder"):
             from_dict(StudyConfig, bad)
+
+
+def test_titles_false_gives_every_system_the_passage_text_alone(tmp_path, tiny_st_encoder_dir):
+    from xlir.config import from_dict
+    from xlir.study import Study, StudyConfig
+
+    beir = make_beir(tmp_path / "beir")
+    cfg = from_dict(StudyConfig, {"out": str(tmp_path / "study"), "encoder": str(tiny_st_encoder_dir),
+                                  "tasks": [{"name": str(beir), "label": "tiny", "titles": False}]})
+    study = Study(cfg)
+    task = study.task(cfg.tasks[0])
+    assert {p["title"] for p in task.corpus.values()} == {""}
+    assert task.corpus["d1"]["text"] == DOCS["d1"][1]
+    summary = json.loads((tmp_path / "study" / "tasks" / "tiny.json").read_text())
+    assert summary["meta"]["titles"] == "dropped"
+
+
+def test_an_option_added_since_a_study_was_run_does_not_refuse_it(tmp_path, tiny_st_encoder_dir):
+    from xlir.config import from_dict, to_dict
+    from xlir.errors import ConfigError
+    from xlir.study import Study, StudyConfig
+
+    data = {"out": str(tmp_path / "study"), "encoder": str(tiny_st_encoder_dir),
+            "tasks": [{"name": "afriqa"}]}
+    old = json.loads(json.dumps(to_dict(from_dict(StudyConfig, data))))
+    del old["tasks"][0]["titles"]  # written before `titles` existed
+    root = tmp_path / "study"
+    root.mkdir()
+    write_json(root / "config.resolved.json", old)
+    (root / "fertility.json").write_text("{}")  # a stage has output: configs are compared
+    Study(from_dict(StudyConfig, data))._check_same_config()  # the default: the same study
+    with pytest.raises(ConfigError, match=r"changed: tasks"):
+        Study(from_dict(StudyConfig, {**data, "tasks": [{"name": "afriqa", "titles": False}]})
+              )._check_same_config()
+
+
+def test_report_says_when_no_system_reads_titles():
+    from types import SimpleNamespace
+
+    from xlir.report_sections import _titles_note
+
+    files = SimpleNamespace(config={"tasks": [{"name": "afriqa", "label": "a", "titles": False}]})
+    assert _titles_note(files) == "Every system reads passages as their text alone (titles: false)."

@@ -36,9 +36,18 @@ def headline(files: StudyFiles, page: Page) -> None:
         rows.append(row)
     page.table(header, rows, "seen/unseen: is the language among XLM-R's 100 pretraining "
                "languages (the default encoder's). '-' where a task has no language of a group. "
-               "Dense systems encode passages as '{title} {text}', BM25 indexes the text alone: "
-               "on AfriQA the title alone is worth +.085 MRR@10 to zero-shot e5-small "
-               "(BENCHMARKS.md), part of any dense-vs-BM25 gap here.")
+               + _titles_note(files))
+
+
+def _titles_note(files: StudyFiles) -> str:
+    with_titles = [t.get("label") or t["name"] for t in files.config.get("tasks", [])
+                   if t.get("titles", True)]
+    if not with_titles:
+        return "Every system reads passages as their text alone (titles: false)."
+    return ("Dense systems encode passages as '{title} {text}' on tasks that keep titles ("
+            f"{', '.join(with_titles)}), while BM25 indexes the text alone: on AfriQA the title alone is worth +.085 "
+            "MRR@10 to zero-shot e5-small (BENCHMARKS.md), part of any dense-vs-BM25 gap "
+            "there. `titles: false` on a task gives every system the text alone.")
 
 
 def _system_order(system: str) -> tuple:

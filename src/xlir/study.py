@@ -44,6 +44,9 @@ class TaskSpec:
     languages: list[str] | None = None
     max_queries_per_language: int | None = None
     distractors: int | None = None
+    # False: passages are their text alone for every system, as BM25 reads them and as the
+    # published AfriQA baselines were run; True: dense encoders read "{title} {text}".
+    titles: bool = True
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -216,6 +219,8 @@ class Study:
             task = load_task(spec.name, split=spec.split, languages=spec.languages, **spec.options)
             if spec.max_queries_per_language is not None or spec.distractors is not None:
                 task = task.sample(spec.max_queries_per_language, spec.distractors, self.config.seed)
+            if not spec.titles:
+                task = task.without_titles()
             storage.write_json(self.root / "tasks" / f"{spec.label}.json", _task_summary(task))
             self._tasks[spec.label] = task
         return self._tasks[spec.label]
@@ -276,7 +281,7 @@ class Study:
         bookkeeping = {"config.resolved.json", "environment.json", "study.json", ".lock", "tasks"}
         if not path.is_file() or all(p.name in bookkeeping for p in self.root.iterdir()):
             return
-        old = storage.read_json(path)
+        old = _with_defaults(storage.read_json(path))
         new = json.loads(json.dumps(to_dict(self.config)))
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed:
@@ -382,6 +387,15 @@ class Study:
             for qid, text in task.queries.items():
                 texts.setdefault(task.query_lang[qid], []).append(text)
         storage.write_json(path, fertility(tokenizer, texts))
+
+
+def _with_defaults(resolved: dict) -> dict:
+    """A stored resolved config read with today's StudyConfig: options added since it was
+    written take their defaults, so a new option does not make an old folder 'changed'."""
+    try:
+        return json.loads(json.dumps(to_dict(from_dict(StudyConfig, resolved))))
+    except ConfigError:
+        return resolved  # an option was removed or renamed: compared as it is, so refused
 
 
 def _task_summary(task) -> dict:
