@@ -180,7 +180,7 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
     complete = None
     steps = {int(p.name[11:]): p for p in folder.glob("checkpoint-*") if p.name[11:].isdigit()}
     for path in (steps[k] for k in sorted(steps)):
-        if all((path / f).is_file() for f in CHECKPOINT_FILES) and _json_ok(path / "trainer_state.json"):
+        if all((path / f).is_file() for f in CHECKPOINT_FILES) and _readable(path / "trainer_state.json"):
             complete = path
         elif int(os.environ.get("RANK", "0")) == 0:
             logger.warning("%s was not completely written (killed while saving?); removed", path)
@@ -205,11 +205,11 @@ def _check_lengths(base: Path, config: TrainConfig) -> None:
                               f"{limit} tokens")
 
 
-def _json_ok(path: Path) -> bool:
+def _readable(path: Path) -> bool:
     try:
-        json.loads(path.read_text(encoding="utf-8"))
+        read_json(path)
         return True
-    except (OSError, ValueError):
+    except (InputError, OSError):
         return False
 
 

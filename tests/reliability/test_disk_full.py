@@ -35,17 +35,21 @@ CORPUS = {f"d{i}": {"title": "", "text": t} for i, t in enumerate(
     ["the river runs through the city", "the book was written by a poet", "the war ended",
      "Kano birni ne a Najeriya", "Nairobi ni mji mkuu wa Kenya"])}  # shard size 2: 3 shards
 
-# Runs `xlir ARGS` with every .npy write failing half-way with ENOSPC.
-LAUNCHER = """
-import errno, io, os, sys
-import numpy as np
-real = np.lib.format.write_array
+# Every .npy write fails half-way with ENOSPC, in the process that runs this code.
+FAULT = """
+import errno, io, os
+import numpy.lib.format as fmt
+real = fmt.write_array
 def write_array(fp, array, *args, **kwargs):
     buf = io.BytesIO()
     real(buf, array, *args, **kwargs)
     fp.write(buf.getvalue()[: len(buf.getvalue()) // 2])
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-np.lib.format.write_array = write_array
+fmt.write_array = write_array
+"""
+# Runs `xlir ARGS` under FAULT.
+LAUNCHER = FAULT + """
+import sys
 from xlir.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -227,25 +231,12 @@ def test_cli_disk_full_while_saving_index_keeps_old_index(tmp_path, indexed, cap
     assert snapshot(tmp_path) == earlier and hidden(tmp_path) == []
 
 
-# Loaded by every Python process started with this folder on PYTHONPATH, spawned encoding
-# workers included (a monkeypatch in the parent does not reach them).
-SITECUSTOMIZE = """
-import errno, io, os
-import numpy.lib.format as fmt
-real = fmt.write_array
-def write_array(fp, array, *args, **kwargs):
-    buf = io.BytesIO()
-    real(buf, array, *args, **kwargs)
-    fp.write(buf.getvalue()[: len(buf.getvalue()) // 2])
-    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-fmt.write_array = write_array
-"""
-
-
 def test_cli_disk_full_in_an_encoding_worker_is_one_line(tmp_path, indexed):
     fault = tmp_path / "fault"
     fault.mkdir()
-    (fault / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    # sitecustomize is loaded by every Python process started with this folder on
+    # PYTHONPATH, spawned encoding workers included (a monkeypatch in the parent is not).
+    (fault / "sitecustomize.py").write_text(FAULT)
     earlier = snapshot(tmp_path)
     env = dict(os.environ, XLIR_HOME=str(tmp_path / "home"),
                PYTHONPATH=os.pathsep.join([str(fault), os.environ.get("PYTHONPATH", "")]))
