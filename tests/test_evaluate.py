@@ -48,11 +48,6 @@ def keyword_task(pools: bool = False) -> Task:
     return Task("kw", "test", corpus, queries, qrels, query_lang, doc_lang, qp, dp)
 
 
-@pytest.fixture(autouse=True)
-def _seen(monkeypatch):
-    monkeypatch.setattr("xlir.evaluate._seen", lambda lang, family: lang == "hau_Latn")
-
-
 def test_dense_run_scores_are_keyword_cosines():
     run = dense_run(KeywordEncoder(), keyword_task(), k=100)
     # q1 "river": d1 = river (cos 1), d3 = river+book (cos 1/sqrt 2), d2 and d4 share nothing.
@@ -76,6 +71,36 @@ def test_metrics_by_hand():
     assert result.seen_unseen["seen"]["RR@10"] == pytest.approx(0.75)
     assert result.seen_unseen["unseen"]["RR@10"] == pytest.approx(1.0)
     assert result.counts == {"hau_Latn": 2, "yor_Latn": 1}
+
+
+def test_groups_under_every_grouping():
+    # Hausa (seen by XLM-R's CC-100, no retrieval supervision, Joshi 2), Yoruba (unseen, 2).
+    result = evaluate_run(dense_run(KeywordEncoder(), keyword_task()), keyword_task(), ["RR@10"])
+    assert result.encoder_family == "me5"  # the packaged encoder when none is named
+    assert result.seen == {"hau_Latn": True, "yor_Latn": False}
+    assert result.groups["pretraining"] == result.seen_unseen
+    assert result.language_groups["retrieval"] == {"hau_Latn": "unsupervised",
+                                                   "yor_Latn": "unsupervised"}
+    assert result.groups["retrieval"]["unsupervised"]["RR@10"] == pytest.approx(0.875)
+    assert result.groups["resource"] == {"low": {"RR@10": pytest.approx(0.875)}}
+    assert set(result.groups) == {"pretraining", "retrieval", "resource", "joshi"}
+
+
+def test_encoder_family_reaches_the_groups():
+    task = keyword_task()
+    task.query_lang["q1"] = "swh_Latn"  # Swahili: MIRACL / Mr.TyDi train language
+    run = dense_run(KeywordEncoder(), task)
+    me5 = evaluate_run(run, task, ["RR@10"], encoder="intfloat/multilingual-e5-small")
+    assert me5.language_groups["retrieval"] == {"hau_Latn": "unsupervised",
+                                                "swh_Latn": "supervised",
+                                                "yor_Latn": "unsupervised"}
+    assert me5.groups["retrieval"]["supervised"]["RR@10"] == pytest.approx(0.5)
+    xlmr = evaluate_run(run, task, ["RR@10"], encoder_family="xlmr")  # no retrieval tuning
+    assert set(xlmr.groups["retrieval"]) == {"unsupervised"}
+    unknown = evaluate_run(run, task, ["RR@10"], encoder="/models/my-encoder")
+    assert unknown.encoder_family is None and set(unknown.seen_unseen) == {"unknown"}
+    assert unknown.seen == {"hau_Latn": None, "swh_Latn": None, "yor_Latn": None}
+    assert set(unknown.groups["resource"]) == {"low"}  # resource needs no encoder
 
 
 def test_pools_restrict_what_a_query_sees():

@@ -6,9 +6,13 @@ Metrics come from ir-measures (names as it writes them: `nDCG@10`, `RR@10`, `R@1
   nothing for scores 0 on every measure (ir-measures alone would skip it);
 - score ties are broken by doc id, ascending (see `_untie`), for every measure alike;
 - a language's score is the mean over its queries; `macro` is the mean over languages;
-- `seen_unseen` is the macro over the languages that were / were not in the encoder's
-  pretraining (`xlir.data.languages.seen_in_pretraining`); languages it cannot place go to
-  "unknown".
+- `groups[grouping][group]` is the macro over the languages of each group under every grouping
+  of `xlir.data.languages.GROUPINGS` ("pretraining": seen / unseen, "retrieval": supervised /
+  unsupervised, "resource": Joshi low / high, "joshi": per class), for the family of the
+  study's encoder (`encoder_family`; the same for every system of a study, BM25 included, so
+  groups line up across systems); a language a grouping cannot place is in group "unknown",
+  never dropped. `language_groups[grouping][language]` says which group each language is in.
+- `seen_unseen` is `groups["pretraining"]`, kept under its old name for existing readers.
 
 Hybrid runs (`hybrid_run`) re-implement ranx's two fusions in plain Python because importing
 ranx compiles numba kernels for 15-100 s on the 2-core machine; tests/test_evaluate.py checks
@@ -55,6 +59,9 @@ class Result:
     macro: dict[str, float]
     seen: dict[str, bool | None] = field(default_factory=dict)
     seen_unseen: dict[str, dict[str, float]] = field(default_factory=dict)
+    encoder_family: str | None = None
+    groups: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    language_groups: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -65,9 +72,13 @@ class Result:
 
 
 def evaluate_run(run: Run, task, measures: list[str] | None = None,
-                 encoder_family: str = "xlmr") -> Result:
-    """Score `run` on `task` per query, per language, macro and seen/unseen."""
+                 encoder_family: str | None = None, encoder: str | None = None) -> Result:
+    """Score `run` on `task` per query, per language, macro, and per group of languages under
+    every grouping. The groups are those of `encoder_family` ("me5", "xlmr", ...), by default
+    the family of `encoder` (a model name or folder; None: the packaged multilingual-e5-small)."""
     import ir_measures
+
+    from xlir.data import languages
 
     names = list(measures or default_measures(task))
     parsed = [ir_measures.parse_measure(m) for m in names]
@@ -85,15 +96,29 @@ def evaluate_run(run: Run, task, measures: list[str] | None = None,
     per_language = {lang: {m: _mean([per_query[m][q] for q in qs]) for m in names}
                     for lang, qs in sorted(langs.items())}
     macro = {m: _mean([per_language[lang][m] for lang in per_language]) for m in names}
-    seen = {lang: _seen(lang, encoder_family) for lang in per_language}
-    groups: dict[str, list[str]] = {}
-    for lang, s in seen.items():
-        groups.setdefault("unknown" if s is None else ("seen" if s else "unseen"), []).append(lang)
-    seen_unseen = {g: {m: _mean([per_language[lang][m] for lang in ls]) for m in names}
-                   for g, ls in sorted(groups.items())}
+    family = encoder_family or languages.encoder_family(encoder)
+    if family is None:
+        log.warning("no language sets are declared for encoder %r: its languages are grouped "
+                    "'unknown' (declare them with xlir.data.languages.register_seen_set)", encoder)
+    language_groups = {g: {lang: languages.group_of(lang, g, family) for lang in per_language}
+                       for g in languages.GROUPINGS}
+    groups = {g: _group_macros(per_language, labels, names)
+              for g, labels in language_groups.items()}
+    seen = {lang: {"seen": True, "unseen": False}.get(label)
+            for lang, label in language_groups["pretraining"].items()}
     return Result(task.name, names, per_query, {q: task.query_lang[q] for q in qids},
                   per_language, {lang: len(qs) for lang, qs in langs.items()}, macro, seen,
-                  seen_unseen)
+                  groups["pretraining"], family, groups, language_groups)
+
+
+def _group_macros(per_language: dict[str, dict[str, float]], labels: dict[str, str],
+                  names: list[str]) -> dict[str, dict[str, float]]:
+    """group -> measure -> mean over the group's languages."""
+    members: dict[str, list[str]] = {}
+    for lang, label in labels.items():
+        members.setdefault(label, []).append(lang)
+    return {g: {m: _mean([per_language[lang][m] for lang in ls]) for m in names}
+            for g, ls in sorted(members.items())}
 
 
 def _untie(docs: dict[str, float]) -> dict[str, float]:
@@ -106,17 +131,6 @@ def _untie(docs: dict[str, float]) -> dict[str, float]:
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
-
-
-def _seen(lang: str, family: str) -> bool | None:
-    try:
-        from xlir.data.languages import seen_in_pretraining
-    except ImportError:
-        return None
-    try:
-        return bool(seen_in_pretraining(lang, encoder=family))
-    except Exception:  # an unknown code: report it as "unknown", not a crash
-        return None
 
 
 def dense_run(encoder, task, k: int = 100, index_kind: str = "flat",

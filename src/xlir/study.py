@@ -365,7 +365,8 @@ class Study:
         task = self.task(spec)
         out = self.root / "systems" / system / spec.label
         write_trec_run(run, out / "run.trec", tag=system)
-        result = evaluate_run(run, task)  # the task's primary measure first, then the rest
+        result = evaluate_run(run, task,  # the task's primary measure first, then the rest
+                              encoder=self.config.encoder)
         metrics = {**result.to_json(), "system": system, "task": spec.label,
                    "task_name": task.name, "primary": task.primary_measure, **extra}
         storage.write_json(out / "metrics.json", metrics)

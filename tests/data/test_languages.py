@@ -1,5 +1,5 @@
-"""languages: canonical codes, normalisation of every form datasets use, metadata, and the
-seen-in-pretraining sets."""
+"""languages: canonical codes, normalisation of every form datasets use, metadata, the
+seen-in-pretraining and retrieval-supervision sets, Joshi classes and the groupings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from xlir.data import languages as L
 from xlir.data.registry import SIB200_LANGUAGES
-from xlir.errors import XlirError
+from xlir.errors import ConfigError, XlirError
 
 
 @pytest.mark.parametrize("given, canonical", [
@@ -64,17 +64,83 @@ def test_xlmr_seen_set():
 
 
 def test_custom_seen_sets(tmp_path, monkeypatch):
+    from xlir.data.readers import read_language_list
+
     assert L.seen_in_pretraining("yo", encoder={"yor", "ibo"})
     path = tmp_path / "seen.txt"
     path.write_text("# my encoder\nyo\nibo_Latn  # Igbo\n\n")
-    assert L.seen_set(path) == {"yor_Latn", "ibo_Latn"}
-    assert L.seen_in_pretraining("ig", encoder=str(path))
+    assert read_language_list(path) == {"yor_Latn", "ibo_Latn"}
     monkeypatch.setattr(L, "SEEN_SETS", dict(L.SEEN_SETS))  # registration undone after
-    L.register_seen_set("afro", ["ha", "yo"])
-    assert L.seen_in_pretraining("yor_Latn", "afro")
-    with pytest.raises(XlirError, match="no seen-language set 'nope'"):
+    monkeypatch.setattr(L, "RETRIEVAL_SETS", dict(L.RETRIEVAL_SETS))
+    L.register_seen_set("afro", read_language_list(path), retrieval=["yo"])
+    assert L.seen_in_pretraining("ig", "afro") and not L.seen_in_pretraining("ha", "afro")
+    assert L.group_of("yo", "retrieval", "afro") == "supervised"
+    with pytest.raises(XlirError, match="no seen-language set 'nope'.*read_language_list"):
         L.seen_set("nope")
+    with pytest.raises(XlirError, match="no seen-language set"):
+        L.seen_set(path)  # a file is read by readers, not here
     bad = tmp_path / "bad.txt"
     bad.write_text("yo\nqqq\n")
     with pytest.raises(XlirError, match=r"bad\.txt, line 2, field 'code': unknown language"):
-        L.seen_set(bad)
+        read_language_list(bad)
+
+
+def test_languages_reads_no_file():
+    # The languages <-> readers import cycle is gone: languages imports nothing of readers.
+    import subprocess
+    import sys
+
+    code = ("import sys, xlir.data.languages; "
+            "print('xlir.data.readers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    source = open(L.__file__, encoding="utf-8").read()
+    assert "open(" not in source and "readers import" not in source
+
+
+def test_retrieval_supervision_is_miracl_and_mrtydi_train():
+    me5 = L.RETRIEVAL_SETS["me5"]
+    assert len(me5) == 16 and L.MRTYDI_TRAIN <= L.MIRACL_TRAIN
+    assert {"swh_Latn", "tel_Telu", "ben_Beng", "eng_Latn", "zho_Hans"} <= me5
+    # Yoruba and German are MIRACL's dev-only "surprise" languages.
+    assert "yor_Latn" not in me5 and "deu_Latn" not in me5
+    assert L.RETRIEVAL_SETS["xlmr"] == frozenset()
+
+
+def test_joshi_classes():
+    assert all(code in L.LANGUAGES for code in L.JOSHI_CLASS)
+    assert [L.JOSHI_CLASS[c] for c in ("eng_Latn", "hin_Deva", "dan_Latn", "swh_Latn",
+                                        "ibo_Latn")] == [5, 4, 3, 2, 1]
+    # Class sizes of the paper's classes 3 and 4 (all of them are FLORES languages).
+    assert sum(c == 4 for c in L.JOSHI_CLASS.values()) == 18
+    assert sum(c == 3 for c in L.JOSHI_CLASS.values()) == 28
+
+
+def test_groupings_of_afriqa():
+    afriqa = ["hau", "swh", "yor", "ibo", "zul", "kin", "twi", "bem", "fon"]
+    seen = L.language_groups(afriqa, "pretraining")
+    assert [c for c, g in seen.items() if g == "seen"] == ["hau", "swh"]
+    retrieval = L.language_groups(afriqa, "retrieval")
+    assert [c for c, g in retrieval.items() if g == "supervised"] == ["swh"]
+    resource = L.language_groups(afriqa, "resource")
+    assert resource["hau"] == resource["ibo"] == "low"
+    # Unchecked classes are their own stratum, never dropped.
+    assert list(resource) == afriqa and resource["kin"] == resource["fon"] == "unknown"
+    assert L.group_of("eng", "resource") == "high" and L.group_of("yor", "joshi") == "class 2"
+    assert L.group_of("xx_Qqqq", "pretraining") == "unknown"
+    assert L.group_of("hau", "pretraining", family=None) == "unknown"
+
+
+def test_grouping_names_are_checked():
+    assert set(L.GROUPINGS) == {"pretraining", "retrieval", "resource", "joshi"}
+    with pytest.raises(ConfigError, match=r"unknown language grouping 'seen'; choices: "
+                       r"\['joshi', 'pretraining', 'resource', 'retrieval'\]"):
+        L.grouping("seen")
+
+
+@pytest.mark.parametrize("encoder, family", [
+    (None, "me5"), ("multilingual-e5-small", "me5"), ("intfloat/multilingual-e5-small", "me5"),
+    ("/models/xlm-roberta-base/", "xlmr"), ("xlmr", "xlmr"), ("/tmp/my-model", None),
+])
+def test_encoder_family(encoder, family):
+    assert L.encoder_family(encoder) == family

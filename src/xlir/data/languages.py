@@ -1,5 +1,6 @@
 """Language metadata for every code xlir meets: name, script, coarse family, region, and
-whether an encoder saw the language in pretraining.
+which encoders saw the language in pretraining and in retrieval fine-tuning, and its
+resource level.
 
 Canonical codes are ISO 639-3 + ISO 15924 script, as FLORES-200 / SIB-200 write them
 (`hau_Latn`, `zho_Hant`). `normalize` accepts what datasets use: the canonical code in any
@@ -16,23 +17,37 @@ mg/mlg -> plt_Latn, az/aze -> azj_Latn, yi/yid -> ydd_Hebr, qu/que -> quy_Latn,
 ay/aym -> ayr_Latn, ff/ful -> fuv_Latn, kr/kau -> knc_Latn. A bare code with several scripts
 takes its main script (`zho` -> zho_Hans, `ace` -> ace_Latn, `kas` -> kas_Arab).
 
-Seen-in-pretraining sets: "xlmr" is the 100 languages of XLM-R (Conneau et al. 2020,
-Table 6) mapped by the rule above; only the standard variety counts (Dari, the Arabic dialects,
-Cantonese are not in it); XLM-R's romanized Bengali, Hindi, Tamil, Telugu and Urdu are the
-`_Latn` entries of those languages. multilingual-E5 starts from XLM-R, so "me5" is the same set.
-Register others with `register_seen_set`, or pass a set of codes or a file (one code a line).
+Who saw which language (each definition cited where it is declared below):
+- MLM pretraining, `SEEN_SETS`: "xlmr" is the 100 CC-100 languages of XLM-R (Conneau et al.,
+  ACL 2020, Table 6) mapped by the rule above; only the standard variety counts (Dari, the
+  Arabic dialects, Cantonese are not in it); XLM-R's romanized Bengali, Hindi, Tamil, Telugu
+  and Urdu are the `_Latn` entries of those languages. "me5" (multilingual-e5-small) is the same
+  set: its backbone is Multilingual-MiniLM-L12-H384 (Wang et al., NeurIPS 2020, "MiniLM"),
+  distilled from XLM-R on the same CC-100 data and using XLM-R's tokenizer (e5-base and
+  e5-large start from XLM-R itself). mE5's weakly-supervised pairs (mC4, CC News, NLLB,
+  Wikipedia, ...) cover more languages: "unseen" is a claim about MLM pretraining only.
+- Retrieval supervision, `RETRIEVAL_SETS`: the languages with labelled retrieval pairs in the
+  encoder's fine-tuning (for "me5": the MIRACL and Mr.TyDi train languages).
+- Resource level, `JOSHI_CLASS`: Joshi et al. (ACL 2020) classes 0-5 for the languages whose
+  class could be checked; every other language is stratum "unknown", never dropped.
+`encoder_family` maps an encoder name to the family these sets are declared for. Register
+another family with `register_seen_set` (a file of codes is read by
+`xlir.data.readers.read_language_list`).
 
-This module only describes languages; it reads no dataset.
+`GROUPINGS` names the ways a study can split its languages, each a function
+(code, encoder family) -> group label; `grouping(name)` refuses an unknown name.
+
+This module only describes languages: it reads no file, and so imports nothing of
+`xlir.data.readers` (which imports it).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from xlir.errors import XlirError
+from xlir.errors import ConfigError, XlirError
 
 SCRIPTS = {
     "Arab": "Arabic", "Armn": "Armenian", "Beng": "Bengali", "Cyrl": "Cyrillic",
@@ -367,28 +382,132 @@ XLMR_LANGUAGES = frozenset(normalize(c) for c in (
 
 SEEN_SETS: dict[str, frozenset[str]] = {"xlmr": XLMR_LANGUAGES, "me5": XLMR_LANGUAGES}
 
+# Retrieval supervision in multilingual-e5's fine-tuning (Wang et al. 2024, "Multilingual E5
+# Text Embeddings: A Technical Report", arXiv 2402.05672, the fine-tuning data table lists
+# MIRACL and Mr.TyDi): MIRACL's 16 train languages (Zhang et al., TACL 2023; German and Yoruba
+# are its dev/test-only "surprise" languages, so they are not here) and Mr.TyDi's 11 (Zhang et
+# al., MRL 2021; all of them MIRACL train languages too). XLM-R had no retrieval fine-tuning.
+MIRACL_TRAIN = frozenset(normalize(c) for c in
+                         "ar bn en es fa fi fr hi id ja ko ru sw te th zh".split())
+MRTYDI_TRAIN = frozenset(normalize(c) for c in "ar bn en fi id ja ko ru sw te th".split())
+RETRIEVAL_SETS: dict[str, frozenset[str]] = {"xlmr": frozenset(),
+                                             "me5": MIRACL_TRAIN | MRTYDI_TRAIN}
 
-def register_seen_set(name: str, codes: Iterable[str]) -> None:
-    """Declare the pretraining languages of encoder `name` (codes in any accepted form)."""
+# Joshi, Santy, Budhiraja, Bali, Choudhury (ACL 2020), "The State and Fate of Linguistic
+# Diversity and Inclusion in the NLP World": classes 0 (left-behinds) to 5 (winners), by
+# language name as the paper's companion file lang2tax.txt gives them. Classes 5, 4 and 3 are
+# complete (the paper's sizes: 7, 18 and 28 languages); classes 2 and 1 hold the languages
+# named there that xlir evaluates. Names go to codes by the rule of the module docstring (a
+# macrolanguage name -> the FLORES standard variety: "persian" -> pes_Arab, "malay" ->
+# zsm_Latn, "norwegian" -> nob_Latn; "mandarin" -> zho_Hans and zho_Hant). A language whose
+# entry was not checked (kin, bem, fon, gaz, lug, nya, sna, ewe, aka, ... and every class 0
+# candidate) is left out: it is stratum "unknown", never a guessed class.
+_JOSHI = {
+    5: "arb_Arab zho_Hans zho_Hant eng_Latn fra_Latn deu_Latn jpn_Jpan spa_Latn",
+    4: "eus_Latn cat_Latn hrv_Latn ces_Latn nld_Latn fin_Latn hin_Deva hun_Latn ita_Latn "
+       "kor_Hang pes_Arab pol_Latn por_Latn rus_Cyrl srp_Cyrl swe_Latn tur_Latn vie_Latn",
+    3: "afr_Latn ben_Beng bel_Cyrl bos_Latn bul_Cyrl ceb_Latn dan_Latn arz_Arab est_Latn "
+       "glg_Latn kat_Geor ell_Grek ind_Latn kaz_Cyrl lat_Latn lvs_Latn lit_Latn zsm_Latn "
+       "ron_Latn slk_Latn slv_Latn tgl_Latn tam_Taml tha_Thai ukr_Cyrl urd_Arab uzn_Latn "
+       "heb_Hebr",
+    2: "amh_Ethi hat_Latn hau_Latn isl_Latn gle_Latn lao_Laoo mlt_Latn mar_Deva pan_Guru "
+       "san_Deva swh_Latn tir_Ethi tsn_Latn wol_Latn xho_Latn yor_Latn zul_Latn",
+    1: "als_Latn asm_Beng azj_Latn bam_Latn mya_Mymr epo_Latn ibo_Latn jav_Latn khm_Khmr "
+       "kik_Latn lin_Latn ltz_Latn mri_Latn nob_Latn oci_Latn quy_Latn smo_Latn sag_Latn "
+       "srd_Latn gla_Latn snd_Arab som_Latn ssw_Latn tel_Telu bod_Tibt tpi_Latn tso_Latn "
+       "twi_Latn war_Latn cym_Latn fry_Latn",
+}
+JOSHI_CLASS: dict[str, int] = {code: c for c, codes in _JOSHI.items() for code in codes.split()}
+
+
+def register_seen_set(name: str, codes: Iterable[str],
+                      retrieval: Iterable[str] | None = None) -> None:
+    """Declare encoder family `name`: its pretraining languages and, when given, the languages
+    it had retrieval supervision in (codes in any accepted form)."""
     SEEN_SETS[name] = frozenset(normalize(c) for c in codes)
+    if retrieval is not None:
+        RETRIEVAL_SETS[name] = frozenset(normalize(c) for c in retrieval)
 
 
-def seen_set(encoder: str | Path | Iterable[str] = "xlmr") -> frozenset[str]:
-    """A registered set by name, the codes in a file (one a line, '#' comments), or the given
-    codes."""
+def seen_set(encoder: str | Iterable[str] = "xlmr") -> frozenset[str]:
+    """A registered set by name, or the given codes."""
     if isinstance(encoder, str) and encoder in SEEN_SETS:
         return SEEN_SETS[encoder]
-    if isinstance(encoder, (str, Path)):
-        path = Path(encoder)
-        if not path.is_file():
-            raise XlirError(f"no seen-language set '{encoder}': registered sets are "
-                            f"{sorted(SEEN_SETS)}, or give a file with one code a line")
-        from xlir.data.readers import language_field, read_lines
-
-        return frozenset(language_field(line.split("#")[0].strip(), path, n, "code")
-                         for n, line in read_lines(path) if line.split("#")[0].strip())
+    if isinstance(encoder, str) or hasattr(encoder, "__fspath__"):
+        raise XlirError(f"no seen-language set '{encoder}': registered sets are "
+                        f"{sorted(SEEN_SETS)}; a file of codes is read with "
+                        "xlir.data.readers.read_language_list")
     return frozenset(normalize(c) for c in encoder)
 
 
-def seen_in_pretraining(code: str, encoder: str | Path | Iterable[str] = "xlmr") -> bool:
+def seen_in_pretraining(code: str, encoder: str | Iterable[str] = "xlmr") -> bool:
     return normalize(code) in seen_set(encoder)
+
+
+# Encoder names -> family, matched on the last path component of a name or folder.
+_FAMILY_MARKERS = (("multilingual-e5", "me5"), ("xlm-roberta", "xlmr"))
+
+
+def encoder_family(encoder: str | None) -> str | None:
+    """The family whose training defines "seen" for `encoder`: None (the packaged
+    multilingual-e5-small) -> "me5"; a registered family -> itself; a model name or folder whose
+    last component names a known family (`intfloat/multilingual-e5-small`, `xlm-roberta-base`)
+    -> that family; anything else -> None, and its languages are grouped "unknown"."""
+    if encoder is None:
+        return "me5"
+    if encoder in SEEN_SETS:
+        return encoder
+    last = str(encoder).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
+    return next((family for marker, family in _FAMILY_MARKERS if marker in last), None)
+
+
+# ---- groupings: (canonical code, encoder family) -> group label ------------------------------
+Grouping = Callable[[str, "str | None"], str]
+
+
+def _pretraining(code: str, family: str | None) -> str:
+    seen = SEEN_SETS.get(family) if family else None
+    return "unknown" if seen is None else ("seen" if code in seen else "unseen")
+
+
+def _retrieval(code: str, family: str | None) -> str:
+    supervised = RETRIEVAL_SETS.get(family) if family else None
+    return "unknown" if supervised is None else (
+        "supervised" if code in supervised else "unsupervised")
+
+
+def _resource(code: str, family: str | None) -> str:
+    c = JOSHI_CLASS.get(code)
+    return "unknown" if c is None else ("low" if c <= 2 else "high")  # Joshi 0-2 vs 3-5
+
+
+def _joshi(code: str, family: str | None) -> str:
+    c = JOSHI_CLASS.get(code)
+    return "unknown" if c is None else f"class {c}"
+
+
+GROUPINGS: dict[str, Grouping] = {"pretraining": _pretraining, "retrieval": _retrieval,
+                                  "resource": _resource, "joshi": _joshi}
+
+
+def grouping(name: str) -> Grouping:
+    if name not in GROUPINGS:
+        raise ConfigError(f"unknown language grouping '{name}'; choices: {sorted(GROUPINGS)}")
+    return GROUPINGS[name]
+
+
+def group_of(code: str, name: str = "pretraining", family: str | None = "me5") -> str:
+    """The group of language `code` under grouping `name`; "unknown" for a code xlir cannot
+    place (it is reported in its own group, never dropped)."""
+    fn = grouping(name)
+    try:
+        canonical = normalize(code)
+    except XlirError:
+        return "unknown"
+    return fn(canonical, family)
+
+
+def language_groups(codes: Iterable[str], name: str = "pretraining",
+                    family: str | None = "me5") -> dict[str, str]:
+    """{code: group} for every code, under grouping `name`."""
+    return {c: group_of(c, name, family) for c in codes}

@@ -1,7 +1,8 @@
 """Read JSON, JSONL and TSV input strictly: every problem is an InputError naming the file, the
 line and the field (malformed line, missing field, empty text, duplicate id, undecodable bytes,
 unknown language code, qrels naming unknown queries or documents, a name that would leave its
-folder). Also reads a user's BEIR folder and line-aligned parallel text.
+folder). Also reads a user's BEIR folder, line-aligned parallel text and lists of language
+codes (`read_language_list`, e.g. an encoder's pretraining languages).
 
 This module knows no dataset: upstream quirks (AfriQA rows without a passage, AmQA paragraphs
 given as a dict) are handled where the dataset is parsed, in `tasks.py`.
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from xlir.data.languages import normalize
 from xlir.errors import InputError, XlirError
 
 
@@ -104,12 +106,21 @@ def text_field(row: dict, field: str, path, line: int, optional: bool = False) -
 
 def language_field(code: str, path, line: int, field: str) -> str:
     """The canonical form of a language code read from a file, or an InputError."""
-    from xlir.data.languages import normalize
-
     try:
         return normalize(code)
     except XlirError as e:
         raise InputError(str(e), path, line, field) from None
+
+
+def read_language_list(path: str | Path) -> frozenset[str]:
+    """The canonical codes in a file of one language code a line ('#' starts a comment, blank
+    lines are skipped): for `languages.register_seen_set(name, read_language_list(path))`."""
+    codes = set()
+    for number, line in read_lines(path):
+        code = line.split("#")[0].strip()
+        if code:
+            codes.add(language_field(code, path, number, "code"))
+    return frozenset(codes)
 
 
 def add_unique(table: dict, key: str, value, path, line: int, field: str = "_id") -> None:
