@@ -1,0 +1,46 @@
+"""AdapterHub methods: MAD-X swaps the language adapter under the task adapter at load time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tiny_tuning import encode, steps, tuned
+
+from xlir import tuning
+from xlir.errors import ConfigError, InputError
+from xlir.tuning.lang_adapters import train_language_adapter
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_madx_language_adapter_swap(tiny_st_encoder_dir, tmp_path):
+    texts = ["where is the river", "the capital of Kenya is Nairobi"]
+    swa = ["Nairobi ni mji mkuu wa Kenya", "Kano birni ne a Najeriya"]
+    eng = train_language_adapter(tiny_st_encoder_dir, "eng", texts, tmp_path / "eng",
+                                 steps=3, batch_size=2)
+    sw = train_language_adapter(tiny_st_encoder_dir, "swa", swa, tmp_path / "swa",
+                                steps=3, batch_size=2, seed=1)
+    st, cfg = tuned(tiny_st_encoder_dir, "madx", lang_adapters={"eng": str(eng), "swa": str(sw)})
+    steps(st, 1, lr=1e-2)
+    manifest = tuning.save_tuned(st, cfg, tmp_path / "run")
+    assert manifest["active"] == ["eng", "task"]
+    source = tuning.load_tuned(tmp_path / "run")
+    target = tuning.load_tuned(tmp_path / "run", madx_lang="swa")
+    assert str(target[0].model.active_adapters) == "Stack[swa, task]"
+    assert torch.allclose(encode(st), encode(source), atol=1e-6)
+    assert not torch.allclose(encode(source), encode(target), atol=1e-4)
+    with pytest.raises(ConfigError, match="madx_lang 'yor'"):
+        tuning.load_tuned(tmp_path / "run", madx_lang="yor")
+
+
+def test_madx_refuses_a_language_adapter_folder_without_its_config(tiny_st_encoder_dir, tmp_path):
+    with pytest.raises(InputError, match="no adapter_config.json"):
+        tuned(tiny_st_encoder_dir, "madx", lang_adapters={"eng": str(tmp_path)})
+
+
+def test_bottleneck_saves_only_its_task_adapter(tiny_st_encoder_dir, tmp_path):
+    st, cfg = tuned(tiny_st_encoder_dir, "bottleneck", variant="double_seq_bn")
+    tuning.save_tuned(st, cfg, tmp_path / "run")
+    assert [p.name for p in (tmp_path / "run" / "adapters").iterdir()] == ["task"]
+    loaded = tuning.load_tuned(tmp_path / "run", madx_lang="swa")  # ignored: not MAD-X
+    assert torch.allclose(encode(st), encode(loaded), atol=1e-6)
