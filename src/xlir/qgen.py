@@ -18,10 +18,11 @@ depend on which other passages share its batch, so a resumed run writes the same
 
 `generate_corpus` writes JSONL rows {doc_id, lang, question, generator, settings, sample}, one
 passage's rows per write, and resumes after a kill (a torn or partial passage is cut off).
+`load_generator` also loads a run folder of `xlir qgen train` (its LoRA merged into the base).
 
-Not here: training the generator (qgen_train.py), language identification and output quality
-(langid.py), fusing generated queries into passage vectors (index.py). Beam search is not
-implemented: decoding is sampling or greedy.
+Not here: training the generator (qgen_train.py, which imports this module, never the
+reverse), language identification and output quality (langid.py), fusing generated queries into
+passage vectors (index.py). Beam search is not implemented: decoding is sampling or greedy.
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ from pathlib import Path
 from typing import Literal
 
 from xlir.errors import ConfigError, InputError
+from xlir.storage import read_json
+from xlir.tuning.peft import merge_lora
 
 log = logging.getLogger(__name__)
 
+MANIFEST = "qgen-manifest.json"  # written by xlir.qgen_train; marks a trained generator
 PROMPT_TAIL = "\nGenerate a {language} question for this passage.\nQuestion:"
 
 # Used only while xlir.data.languages is absent from the tree.
@@ -244,8 +248,7 @@ def load_generator(path: str | Path | None = None, dtype: str = "float32"):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
-    if path is not None and (Path(path) / "qgen-manifest.json").is_file():
-        from xlir.qgen_train import load_trained_generator
+    if path is not None and (Path(path) / MANIFEST).is_file():
         return load_trained_generator(Path(path), torch_dtype)
     from xlir.models import resolve_generator
 
@@ -257,6 +260,20 @@ def load_generator(path: str | Path | None = None, dtype: str = "float32"):
     if model.config.is_encoder_decoder:
         raise ConfigError(f"{path}: only decoder-only (causal) generators are supported")
     return model.eval(), tokenizer, path.name
+
+
+def load_trained_generator(run_dir: Path, torch_dtype):
+    """A finished `xlir qgen train` run folder -> (base with the LoRA merged in, tokenizer,
+    run name)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    manifest = read_json(run_dir / MANIFEST)
+    if not manifest.get("complete"):
+        raise ConfigError(f"{run_dir}: training is not complete; rerun `xlir qgen train`")
+    base = Path(manifest["base"])
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+    model = merge_lora(model, run_dir / "adapter")
+    return model.eval(), AutoTokenizer.from_pretrained(base), run_dir.name
 
 
 # ----------------------------------------------------------------------------- corpus files

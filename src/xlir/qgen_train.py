@@ -13,8 +13,8 @@ only. A run folder holds:
 A rerun continues from the checkpoint (same data order: batches come from a seeded permutation
 per epoch); a complete run is skipped. Dropout noise is not restored on resume.
 
-peft is imported here (not through xlir.tuning): tuning's methods wrap sentence-transformers
-encoders and name BERT modules; a causal LM needs neither.
+The LoRA itself comes from xlir.tuning.peft (the only wrapper of peft); loading a finished run
+folder for generation is xlir.qgen's `load_generator`.
 
 Not here: generation (qgen.py), pair loading rules beyond "never a test split" (xlir.data).
 """
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Literal
 
 from xlir.errors import ConfigError
-from xlir.qgen import passage_ids, tail_ids
+from xlir.qgen import MANIFEST, load_generator, passage_ids, tail_ids
 from xlir.storage import atomic_dir, read_json, write_json
+from xlir.tuning.peft import load_lora_state, lora_for_causal_lm, save_lora
 
 log = logging.getLogger(__name__)
-MANIFEST = "qgen-manifest.json"
 
 
 @dataclass
@@ -139,15 +139,10 @@ def _order(n: int, batch_size: int, total_steps: int, seed: int) -> list[list[in
 
 def _build(cfg: QGenTrainConfig):
     import torch
-    from peft import LoraConfig, get_peft_model
-
-    from xlir.qgen import load_generator
 
     model, tokenizer, _ = load_generator(cfg.base, cfg.dtype)
-    lora = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
-    torch.manual_seed(cfg.seed)
-    model = get_peft_model(model, lora)
+    torch.manual_seed(cfg.seed)  # the LoRA init draws from it
+    model = lora_for_causal_lm(model, cfg.r, cfg.alpha, cfg.target_modules, cfg.dropout)
     return model, tokenizer
 
 
@@ -157,7 +152,7 @@ def _save_checkpoint(model, optim, step: int, losses: list[float], path: Path) -
     state = optim.state_dict()
     tensors = {f"{i}.{k}": v.contiguous() for i, s in state["state"].items() for k, v in s.items()}
     with atomic_dir(path) as tmp:
-        model.save_pretrained(tmp / "adapter")
+        save_lora(model, tmp / "adapter")
         save_file(tensors, tmp / "optimizer.safetensors")
         save_file(_rng_state(), tmp / "rng.safetensors")  # LoRA dropout draws from it
         write_json(tmp / "state.json", {"step": step, "losses": losses,
@@ -165,12 +160,10 @@ def _save_checkpoint(model, optim, step: int, losses: list[float], path: Path) -
 
 
 def _load_checkpoint(model, optim, path: Path) -> tuple[int, list[float]]:
-    from peft import set_peft_model_state_dict
-
     from xlir.storage import read_safetensors
 
     fix = f"delete {path} to train the generator from the start"
-    set_peft_model_state_dict(model, read_safetensors(path / "adapter" / "adapter_model.safetensors", fix))
+    load_lora_state(model, read_safetensors(path / "adapter" / "adapter_model.safetensors", fix))
     meta = read_json(path / "state.json")
     state: dict = {}
     for key, value in read_safetensors(path / "optimizer.safetensors", fix).items():
@@ -248,7 +241,7 @@ def _finish(model, cfg, pairs, losses, run_dir: Path, seconds: float, leakage) -
     for p in pairs:
         counts[p["query_lang"]] = counts.get(p["query_lang"], 0) + 1
     with atomic_dir(run_dir / "adapter") as tmp:
-        model.save_pretrained(tmp)
+        save_lora(model, tmp)
     manifest = {"base": str(base.resolve()), "method": "lora",
                 "config": dataclasses.asdict(cfg), "pairs_per_language": counts,
                 "steps": len(losses), "losses": losses, "seconds_this_run": round(seconds, 1),
@@ -256,20 +249,6 @@ def _finish(model, cfg, pairs, losses, run_dir: Path, seconds: float, leakage) -
     write_json(run_dir / MANIFEST, manifest)
     shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
     return manifest
-
-
-def load_trained_generator(run_dir: Path, torch_dtype):
-    """A finished run folder -> (base with the LoRA merged in, tokenizer, run name)."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    manifest = read_json(run_dir / MANIFEST)
-    if not manifest.get("complete"):
-        raise ConfigError(f"{run_dir}: training is not complete; rerun `xlir qgen train`")
-    base = Path(manifest["base"])
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
-    model = PeftModel.from_pretrained(model, run_dir / "adapter").merge_and_unload()
-    return model.eval(), AutoTokenizer.from_pretrained(base), run_dir.name
 
 
 def read_pairs_jsonl(path: str | Path) -> list[dict]:

@@ -1,5 +1,5 @@
-"""The peft methods on the tiny encoder: exact LoRA size, pooling over the input's own mask,
-merging."""
+"""The peft methods on the tiny encoder (exact LoRA size, pooling over the input's own mask,
+merging) and the generator's LoRA on the tiny causal LM."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from tiny_tuning import encode, steps, tuned
 
 from xlir import tuning
 from xlir.errors import ConfigError
+from xlir.tuning import peft
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,3 +48,28 @@ def test_merge_refuses_prompt_learning(tiny_st_encoder_dir):
     with pytest.raises(ConfigError, match="only lora, dora and ia3"):
         tuning.merge_peft(tuned(tiny_st_encoder_dir, "prefix")[0])
 
+
+def test_generator_lora_trains_only_lora_saves_loads_and_merges(tiny_causal_lm_dir, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    def base():
+        return AutoModelForCausalLM.from_pretrained(tiny_causal_lm_dir)
+
+    torch.manual_seed(0)
+    model = peft.lora_for_causal_lm(base(), r=4, alpha=8, targets=["q_proj", "v_proj"], dropout=0.0)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.add_(0.1)  # B starts at zero: make the adapter change the outputs
+    ids = torch.tensor([[1, 5, 7, 9, 11]])
+    expected = model(input_ids=ids).logits
+    peft.save_lora(model, tmp_path / "adapter")
+    fresh = peft.lora_for_causal_lm(base(), r=4, alpha=8, targets=["q_proj", "v_proj"], dropout=0.0)
+    peft.load_lora_state(fresh, load_file(tmp_path / "adapter" / "adapter_model.safetensors"))
+    merged = peft.merge_lora(base(), tmp_path / "adapter")
+    assert torch.allclose(fresh(input_ids=ids).logits, expected, atol=1e-5)
+    assert torch.allclose(merged(input_ids=ids).logits, expected, atol=1e-5)
+    assert not any("lora" in n for n, _ in merged.named_parameters())

@@ -1,4 +1,4 @@
-"""peft methods for the bi-encoder: lora, dora, ia3, prefix, prompt.
+"""peft methods for the bi-encoder (lora, dora, ia3, prefix, prompt) and the generator's LoRA.
 
 Each config builds its own peft config (`peft_config()`); one `apply`, `save` and `load` serve
 all five methods, since peft hides the differences. A tuned folder keeps the adapter in
@@ -10,8 +10,9 @@ outputs are not longer) and makes pooling average over padding. The wrapper retu
 the input's own length (prompt tuning's virtual-token outputs are dropped), so pooling always
 uses the input's own mask.
 
-This module is the only one in xlir that imports peft (xlir.tuning.adapters wraps
-AdapterHub); it does not train anything.
+The generator (xlir.qgen_train, xlir.qgen) gets its LoRA here too: `lora_for_causal_lm`,
+`save_lora`, `load_lora_state`, `merge_lora`. This module and xlir.tuning.adapters are the only
+ones in xlir that import peft or adapters; it does not train anything.
 """
 
 from __future__ import annotations
@@ -171,3 +172,28 @@ def merge_peft(st):
     st[0].model = inner.peft.merge_and_unload()
     return st
 
+
+# ---- the generator's LoRA ----------------------------------------------------------------------
+
+def lora_for_causal_lm(model, r: int, alpha: int, targets: list[str], dropout: float):
+    """`model` (a transformers causal LM) with LoRA on the modules named in `targets`; only
+    the LoRA matrices train. Their random init draws from torch's global generator."""
+    peft = _peft()
+    lora = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
+                           target_modules=list(targets), task_type="CAUSAL_LM")
+    return peft.get_peft_model(model, lora)
+
+
+def save_lora(model, folder: str | Path) -> None:
+    """Write the LoRA adapter of `lora_for_causal_lm`'s model (safetensors + its config)."""
+    model.save_pretrained(folder)
+
+
+def load_lora_state(model, tensors: dict) -> None:
+    """Set the LoRA weights of `lora_for_causal_lm`'s model from an adapter's tensors."""
+    _peft().set_peft_model_state_dict(model, tensors)
+
+
+def merge_lora(model, folder: str | Path):
+    """`model` with the adapter saved by `save_lora` in `folder` merged into its weights."""
+    return _peft().PeftModel.from_pretrained(model, folder).merge_and_unload()
