@@ -1,8 +1,10 @@
 """BiEncoder on the tiny sentence-transformers fixture: agrees with sentence-transformers'
-own encode, keeps input order, fingerprints what changes embeddings, dispatches loading."""
+own encode (fp32), keeps input order, bf16 agrees with fp32, fingerprints what changes
+embeddings, dispatches loading."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import types
 
@@ -15,7 +17,7 @@ from xlir.errors import ConfigError, ModelNotFoundError
 
 @pytest.fixture(scope="module")
 def encoder(tiny_st_encoder_dir):
-    return load_encoder(tiny_st_encoder_dir)
+    return load_encoder(tiny_st_encoder_dir, backend="fp32")
 
 
 def test_queries_match_sentence_transformers(encoder):
@@ -40,11 +42,24 @@ def test_passages_title_text_and_order(encoder):
     np.testing.assert_allclose(encoder.encode_passages(passages, batch_size=64), got, atol=1e-5)
 
 
+def test_bf16_is_the_default_and_agrees_with_fp32(tiny_st_encoder_dir, encoder, tiny_texts):
+    bf16 = load_encoder(tiny_st_encoder_dir)
+    assert bf16.backend == "bf16" and bf16.fingerprint != encoder.fingerprint
+    passages = [{"title": "Kano", "text": t} for t in tiny_texts]
+    for a, b in ((bf16.encode_queries(tiny_texts), encoder.encode_queries(tiny_texts)),
+                 (bf16.encode_passages(passages), encoder.encode_passages(passages))):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-5)
+        cosine = np.sum(a * b, axis=1)
+        # bf16 matmuls keep 8 mantissa bits: close to fp32, yet not bitwise fp32.
+        assert cosine.min() > 0.999 and not np.array_equal(a, b)
+
+
 def test_fingerprint_stable_and_sensitive(tiny_st_encoder_dir, encoder):
-    again = load_encoder(tiny_st_encoder_dir)
+    again = load_encoder(tiny_st_encoder_dir, backend="fp32")
     assert again.fingerprint == encoder.fingerprint
-    assert load_encoder(tiny_st_encoder_dir, max_length=16).fingerprint != encoder.fingerprint
-    assert load_encoder(tiny_st_encoder_dir, query_prefix="").fingerprint != encoder.fingerprint
+    assert load_encoder(tiny_st_encoder_dir, max_length=16, backend="fp32").fingerprint != encoder.fingerprint
+    assert load_encoder(tiny_st_encoder_dir, query_prefix="", backend="fp32").fingerprint != encoder.fingerprint
     assert encoder.query_prefix == "query: " and encoder.passage_prefix == "passage: "
 
 
@@ -56,8 +71,12 @@ def test_max_length_truncates(tiny_st_encoder_dir, tiny_texts):
     np.testing.assert_allclose(a, b, atol=1e-6)  # only the first 4 tokens count
 
 
-def test_int8_close_to_fp32(tiny_st_encoder_dir, encoder, tiny_texts):
-    q8 = load_encoder(tiny_st_encoder_dir, backend="int8")
+def test_int8_close_to_fp32_and_warns_every_time(tiny_st_encoder_dir, encoder, tiny_texts,
+                                                 caplog):
+    with caplog.at_level(logging.WARNING, logger="xlir.encoder"):
+        q8 = load_encoder(tiny_st_encoder_dir, backend="int8")
+        load_encoder(tiny_st_encoder_dir, backend="int8")
+    assert sum("int8 encoding loses" in r.getMessage() for r in caplog.records) == 2
     assert q8.fingerprint != encoder.fingerprint
     a, b = encoder.encode_queries(tiny_texts), q8.encode_queries(tiny_texts)
     assert np.min(np.sum(a * b, axis=1)) > 0.95

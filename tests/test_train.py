@@ -105,6 +105,31 @@ def test_training_uses_the_models_own_prefixes(tiny_st_encoder_dir, tmp_path):
     assert plain.lengths == {"": 12}
 
 
+def test_mixed_precision_is_the_default_and_fp32_one_option_away(tiny_st_encoder_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(tiny_st_encoder_dir), device="cpu")
+    assert TrainConfig().precision == "bf16"
+    bf16 = build_trainer(st, config(tiny_st_encoder_dir), make_pairs(8), None, tmp_path / "a")
+    fp32 = build_trainer(st, config(tiny_st_encoder_dir, precision="fp32"), make_pairs(8), None,
+                         tmp_path / "b")
+    assert bf16.args.bf16 and not fp32.args.bf16
+    with pytest.raises(ConfigError, match="precision"):
+        from_dict(TrainConfig, {"precision": "fp16"})
+
+
+def test_a_run_folder_from_before_precision_is_compared_as_fp32(tiny_st_encoder_dir, tmp_path):
+    cfg = config(tiny_st_encoder_dir, precision="fp32")
+    run = tmp_path / "run"
+    train(cfg, run, train_pairs=make_pairs(16), dev_pairs=[])
+    old = json.loads((run / "train_config.json").read_text())
+    del old["precision"]  # as written before the option existed: trained in fp32
+    (run / "train_config.json").write_text(json.dumps(old))
+    assert train(cfg, run, train_pairs=[], dev_pairs=[])["method"] == "lora"  # same: skipped
+    with pytest.raises(ConfigError, match=r"another config \(changed: precision\)"):
+        train(config(tiny_st_encoder_dir), run, train_pairs=[], dev_pairs=[])
+
+
 def test_run_folder_and_skip(tiny_st_encoder_dir, tmp_path):
     cfg = config(tiny_st_encoder_dir)
     summary = train(cfg, tmp_path / "run", train_pairs=make_pairs(16), dev_pairs=make_pairs(8, 16))

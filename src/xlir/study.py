@@ -115,6 +115,9 @@ class StudyConfig:
     k: int = 100
     batch_size: int = 32
     max_seq_length: int = 256
+    # Encoding arithmetic of every dense system (xlir.encoder backends; int8 is not offered:
+    # it fails the quality bar). Training has its own `train.precision`.
+    precision: Literal["bf16", "fp32"] = "bf16"
     seed: int = 0
 
     def __post_init__(self):
@@ -299,7 +302,8 @@ class Study:
         method, _ = self.system_specs[system]
         path = (resolve_encoder(self.config.encoder) if method.name == "frozen"
                 else self.model_dir(system))
-        return load_encoder(str(path), max_length=self.config.max_seq_length)
+        return load_encoder(str(path), max_length=self.config.max_seq_length,
+                            backend=self.config.precision)
 
     def _train(self, system: str, method: MethodSpec, seed: int) -> None:
         out = self.model_dir(system)
@@ -390,9 +394,16 @@ class Study:
         storage.write_json(path, fertility(tokenizer, texts))
 
 
+# Options whose default changed when they were added: a folder written before them was made
+# with the old behaviour, which is what it is compared under (so it is refused, not mixed).
+LEGACY_VALUES = {"precision": "fp32"}
+
+
 def _with_defaults(resolved: dict) -> dict:
     """A stored resolved config read with today's StudyConfig: options added since it was
-    written take their defaults, so a new option does not make an old folder 'changed'."""
+    written take their defaults (or, for LEGACY_VALUES, the behaviour it was made with), so a
+    new option does not make an old folder 'changed'."""
+    resolved = {**{k: v for k, v in LEGACY_VALUES.items() if k not in resolved}, **resolved}
     try:
         return json.loads(json.dumps(to_dict(from_dict(StudyConfig, resolved))))
     except ConfigError:

@@ -65,6 +65,9 @@ class TrainConfig:
     batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
     query_max_length: int = 64
     passage_max_length: int = 256
+    # bf16: autocast with fp32 master weights and optimizer state (the trainer's bf16=True);
+    # fp32: the reference. BENCHMARKS.md has the speed and dev-metric comparison.
+    precision: Literal["bf16", "fp32"] = "bf16"
     seed: int = 13
     eval_metric: str = "ndcg@10"      # ndcg|mrr|map|accuracy|precision|recall @k
     eval_steps: int = 100             # evaluate and checkpoint every so many steps
@@ -232,12 +235,19 @@ def _check_same_config(run_dir: Path, config: TrainConfig) -> None:
     if not path.is_file() or not trained:
         return
     old, new = read_json(path), json.loads(json.dumps(config.to_dict()))
+    for key, value in LEGACY_VALUES.items():
+        old.setdefault(key, value)
     for d in (old, new):
         d.get("method_options", {}).pop("lang_adapters", None)
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if changed:
         raise ConfigError(f"{run_dir} was trained with another config (changed: "
                           f"{', '.join(changed)}); use another output folder or delete it")
+
+
+# Options whose default changed when they were added: a run folder written before them was
+# trained with the old behaviour, and is compared under it (so refused, not mixed).
+LEGACY_VALUES = {"precision": "fp32"}
 
 
 def _with_language_adapters(config: TrainConfig, base: Path, root: Path) -> TrainConfig:
@@ -392,6 +402,7 @@ def build_trainer(st, config: TrainConfig, pairs: list[dict], evaluator, out_dir
         save_total_limit=config.save_total_limit, load_best_model_at_end=evaluate and config.load_best,
         metric_for_best_model=metric if evaluate else None, greater_is_better=True,
         logging_steps=config.logging_steps, report_to="none", use_cpu=not cuda,
+        bf16=config.precision == "bf16",
         ddp_backend="gloo" if _world_size() > 1 and not cuda else None, dataloader_drop_last=True, disable_tqdm=False,
         save_safetensors=True)
     trainer = XlirTrainer(model=st, args=args, train_dataset=build_dataset(pairs, config.hard_negatives),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xlir.cli.evaluate import add_task_args, task_from_args
+from xlir.cli.evaluate import add_encoder_args, add_task_args, task_from_args
 
 
 def register(subparsers) -> None:
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--fusion", choices=["sum", "mean"], default="sum")
     parser.add_argument("--renormalize", action="store_true",
                         help="L2-normalise fused vectors (the paper does not)")
-    parser.add_argument("--max-length", type=int, default=None, help="encoder max tokens")
+    add_encoder_args(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="encoding processes")
     parser.add_argument("--cache", type=Path, default=None,
@@ -54,12 +54,13 @@ def run(args: argparse.Namespace) -> int:
 
     task = task_from_args(args)
     encoder = load_encoder(None if args.model == "default" else args.model,
-                           max_length=args.max_length)
+                           max_length=args.max_length, backend=args.precision)
     cache = args.cache or storage.xlir_home() / "embeddings"
     doc_ids, vecs = encode_corpus(encoder, task.corpus, cache, args.batch_size,
                                   num_workers=args.workers)
     meta = {"model": encoder.name, "model_source": encoder.source,
             "fingerprint": encoder.fingerprint, "max_length": encoder.max_length,
+            "backend": encoder.backend,
             "task": task.name, "split": task.split, "augment": None}
     if args.augment:
         rows = read_generated(args.augment, task.corpus)

@@ -34,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     index = DenseIndex.load(args.index)
     task = task_from_args(args)
     source = args.model or index.meta.get("model_source")
-    encoder = load_encoder(source, max_length=index.meta.get("max_length"))
+    # Queries are encoded as the passages were (indexes written before backends were
+    # recorded were encoded in fp32).
+    encoder = load_encoder(source, max_length=index.meta.get("max_length"),
+                           backend=index.meta.get("backend", "fp32"))
     if args.model is None and encoder.fingerprint != index.meta.get("fingerprint"):
         raise XlirError(f"{args.index}: the model at {source} changed since the index was "
                         "built; rebuild the index")
