@@ -1,6 +1,6 @@
 """The shape of the package: the import contracts of pyproject.toml ([tool.importlinter]:
-one-way layers, only xlir.tuning imports peft and adapters, qgen never imports qgen_train) and
-the 400-line ceiling on modules."""
+one-way layers, only xlir.tuning imports peft and adapters, qgen never imports qgen_train), the
+400-line ceiling on modules, and what the wheel carries (every package, the presets)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,50 @@ def test_no_module_grows_past_the_ceiling():
     long = {name for name, n in lines.items() if n > MAX_LINES}
     assert long - KNOWN_LONG == set(), {name: lines[name] for name in long - KNOWN_LONG}
     assert KNOWN_LONG - long == set(), "now short enough: remove from KNOWN_LONG"
+
+
+def test_pyproject_lists_every_package():
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(SRC.parent).parts) for p in SRC.rglob("__init__.py")}
+    assert set(setuptools["packages"]) == found | {"xlir.configs"}
+    assert setuptools["package-dir"]["xlir.configs"] == "configs"
+
+
+def test_presets_come_from_the_checkout_here():
+    import pytest
+
+    from xlir import presets, study
+    from xlir.errors import ConfigError
+
+    assert presets.path("quick") == study.DEFAULT_CONFIG == REPO / "configs" / "quick.yaml"
+    assert presets.names() == sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
+    with pytest.raises(ConfigError, match=r"no preset 'quik'.*'quick'"):
+        presets.path("quik")
+
+
+def test_the_wheel_carries_the_presets(tmp_path):
+    """Built from a copy of the tree (the build writes build/ and *.egg-info beside it)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    tree = tmp_path / "tree"
+    shutil.copytree(REPO / "configs", tree / "configs")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, tree / name)
+    shutil.copytree(SRC, tree / "src" / "xlir", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--no-index", "-q", str(tree), "-w", str(tmp_path / "wheel")],
+                   check=True, capture_output=True)
+    [wheel] = (tmp_path / "wheel").glob("xlir-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(tmp_path / "site")
+    for preset in (REPO / "configs").glob("*.yaml"):
+        assert (tmp_path / "site" / "xlir" / "configs" / preset.name).read_bytes() == preset.read_bytes()
+    found = subprocess.run([sys.executable, "-c", "from xlir import study; print(study.DEFAULT_CONFIG)"],
+                           env={"PYTHONPATH": str(tmp_path / "site")}, check=True,
+                           capture_output=True, text=True).stdout.strip()
+    assert found == str(tmp_path / "site" / "xlir" / "configs" / "quick.yaml")

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xlir import storage
+from xlir import presets, storage
 from xlir.config import from_dict, load_config, merge, to_dict
 from xlir.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "quick.yaml"
+DEFAULT_CONFIG = presets.path("quick")
 
 
 @dataclass
