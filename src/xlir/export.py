@@ -5,7 +5,9 @@ loads with no xlir or peft at all: LoRA, DoRA and IA3 are folded into the weight
 (`merge_and_unload`); full, BitFit and frozen are plain weights already. Prefix and prompt
 tuning, bottleneck adapters and MAD-X change the computation itself (virtual tokens, extra
 layers) and cannot be merged: they are exported as base model + adapter + `xlir-model.json`,
-which `xlir.tuning.load_tuned` (and `xlir.encoder.load_encoder`) load.
+which `xlir.tuning.load_tuned` (and `xlir.encoder.load_encoder`) load. Either way the folder's
+tokenizer loads without transformers 4.57's false "incorrect regex pattern" warning
+(`xlir.models.pass_tokenizer_check`).
 
 It does not train, quantise or convert to other runtimes.
 """
@@ -16,6 +18,7 @@ import logging
 from pathlib import Path
 
 from xlir.errors import InputError
+from xlir.models import pass_tokenizer_check
 from xlir.storage import atomic_dir, write_json
 
 logger = logging.getLogger(__name__)
@@ -40,10 +43,12 @@ def export(run_dir: str | Path, out_dir: str | Path) -> dict:
             if method in tuning.PEFT_METHODS:
                 tuning.merge_peft(st)
             st.save(str(tmp))
+            pass_tokenizer_check(tmp)
             info = {"method": method, "merged": True, "loader": "sentence-transformers",
                     "note": f"{method}: plain weights; load with SentenceTransformer(path)"}
         else:
             tuning.copy_base(manifest, run_dir, tmp)
+            pass_tokenizer_check(tmp / "base")  # a base prepared by an older xlir
             info = {"method": method, "merged": False, "loader": "xlir.tuning.load_tuned",
                     "note": f"{method} cannot be merged into the base weights (it adds "
                             "virtual tokens or layers): exported base + adapter + xlir-model.json; "

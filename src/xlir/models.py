@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import json
 import logging
 import struct
 import tempfile
@@ -46,6 +47,15 @@ GENERATOR_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokeni
 E5_PROMPTS = {"query": "query: ", "passage": "passage: ", "document": "passage: "}
 GENERATOR_DTYPE = "float32"  # lossless w.r.t. the GGUF; load with dtype=bfloat16 for speed
 
+# transformers 4.57.3-4.57.6 warn "incorrect regex pattern ... set fix_mistral_regex=True" on
+# loading any local tokenizer of over 100,000 pieces whose config.json says a release from 4.57.3
+# up to 5.0 wrote it, whatever the model type (huggingface/transformers#44031, fixed in #45444).
+# For XLM-R and Gemma that is false, and the flag would change their ids. Loading reads the field
+# nowhere else, so xlir's configs record 4.57.2 (exempt for non-Mistral types); the manifest has
+# the release that really converted the model.
+TOKENIZER_CHECK_VERSION = "4.57.2"
+MISTRAL_MODEL_TYPES = ("mistral", "mistral3", "voxtral", "ministral", "pixtral")
+
 # Q4_0: one fp16 scale, then 16 bytes holding 32 4-bit values (byte j: low nibble is value j,
 # high nibble is value j + 16); value = (nibble - 8) * scale.
 Q4_0_BLOCK = np.dtype([("scale", "<f2"), ("nibbles", "u1", (16,))])
@@ -56,6 +66,36 @@ _E5_LINEAR = {"q": "attention.self.query", "k": "attention.self.key",
 _E5_EMBEDDINGS = {"emb.word": "word_embeddings.weight", "emb.pos": "position_embeddings.weight",
                   "emb.type": "token_type_embeddings.weight", "emb.ln.w": "LayerNorm.weight",
                   "emb.ln.b": "LayerNorm.bias"}
+
+
+# --------------------------------------------------------------------------- config.json
+
+def trips_tokenizer_check(config: Any) -> bool:
+    """Whether transformers 4.57.3-4.57.6 give this non-Mistral model config the false warning."""
+    from packaging.version import InvalidVersion, Version
+
+    if not isinstance(config, dict) or config.get("model_type") in (None, *MISTRAL_MODEL_TYPES):
+        return False
+    written = config.get("transformers_version")
+    try:  # no version at all trips it too; one transformers cannot parse is left alone
+        return not written or Version(TOKENIZER_CHECK_VERSION) < Version(str(written)) < Version("5")
+    except InvalidVersion:
+        return False
+
+
+def pass_tokenizer_check(folder: str | Path) -> bool:
+    """Rewrite `folder/config.json` if it trips the check, so that plain transformers and
+    sentence-transformers load the tokenizer quietly; call it after every `save_pretrained` /
+    `SentenceTransformer.save`. Tokenizer files, hence ids, are untouched. True if rewritten."""
+    path = Path(folder) / "config.json"
+    config = storage.read_json(path) if path.is_file() else None
+    if not trips_tokenizer_check(config):
+        return False
+    mode = path.stat().st_mode & 0o777  # kept, as is transformers' layout: only the version changes
+    storage.write_text(path, json.dumps({**config, "transformers_version": TOKENIZER_CHECK_VERSION},
+                                        indent=2, sort_keys=True) + "\n")
+    path.chmod(mode)
+    return True
 
 
 # --------------------------------------------------------------------------- encoder
@@ -175,6 +215,7 @@ def _build_encoder(folder: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".hf-") as hf_dir:
         model.save_pretrained(hf_dir, safe_serialization=True)
         tokenizer.save_pretrained(hf_dir)
+        pass_tokenizer_check(hf_dir)  # loaded back just below
         word = Transformer(hf_dir, max_seq_length=512)
         pooling = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
         st = SentenceTransformer(modules=[word, pooling, Normalize()], device="cpu",
@@ -228,23 +269,30 @@ def is_prepared(path: Path, required: tuple[str, ...]) -> bool:
 def _prepare(name: str, build: Callable[[Path], dict[str, Any]], required: tuple[str, ...],
              force: bool) -> Path:
     path = storage.model_cache() / name
-    if not force and is_prepared(path, required):
+    if not force and is_prepared(path, required) and not _trips(path):
         logger.info("%s: already prepared at %s", name, path)
         return path
     # One preparer at a time: a second process waits, then finds the folder prepared. Under
     # the lock, temporary folders of a killed preparation are known dead and removed.
     with storage.exclusive(path.parent / f".{name}.lock", wait=True, what=f"preparing {name}"):
         if not force and is_prepared(path, required):
+            if pass_tokenizer_check(path):  # prepared by an older xlir: nothing else differs
+                logger.info("%s: rewrote config.json to pass the tokenizer check", name)
             return path
         for stale in storage.remove_temporaries(path.parent, prefix=name):
             logger.info("%s: removed %s left by a killed preparation", name, stale.name)
         return _build(name, build, required, path)
 
 
+def _trips(path: Path) -> bool:  # of a prepared folder, which has a config.json
+    return trips_tokenizer_check(storage.read_json(path / "config.json"))
+
+
 def _build(name: str, build: Callable[[Path], dict[str, Any]], required: tuple[str, ...],
            path: Path) -> Path:
     with storage.atomic_dir(path) as tmp:
         manifest = build(tmp)
+        pass_tokenizer_check(tmp)
         manifest = {"name": name, **manifest,
                     "source_version": importlib.metadata.version(manifest["source_package"]),
                     "transformers_version": importlib.metadata.version("transformers"),

@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import re
 import sys
 
 # The order `xlir --help` lists them in: the pipeline's order.
@@ -21,12 +22,25 @@ ORDER = ["models", "data", "train", "export", "index", "search", "evaluate", "co
 
 
 class _MistralRegexFilter(logging.Filter):
-    """transformers 4.57 warns "incorrect regex pattern ... fix_mistral_regex=True" for every
-    local tokenizer folder saved by 4.57.x. For XLM-R and Gemma it is a false positive, and
-    setting the flag would change tokenization (checked against the reference ids)."""
+    """Drop transformers 4.57's "incorrect regex pattern ... fix_mistral_regex=True" warning
+    when it is the false alarm (`xlir.models.trips_tokenizer_check`: a non-Mistral model whose
+    config.json was written by 4.57.3+). The folders xlir writes do not trip it
+    (`xlir.models.pass_tokenizer_check`), but xlir also loads folders that do: runs trained by
+    an earlier xlir, folders a user passes. A Mistral-type folder still warns."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "fix_mistral_regex" not in record.getMessage()
+        match = re.match(r"The tokenizer you are loading from '(.*)' with an incorrect regex",
+                         record.getMessage())
+        config = os.path.join(match.group(1), "config.json") if match else ""
+        if not os.path.isfile(config):
+            return True
+        from xlir import models, storage
+        from xlir.errors import XlirError
+
+        try:
+            return not models.trips_tokenizer_check(storage.read_json(config))
+        except (XlirError, OSError):  # unreadable: let the warning through
+            return True
 
 
 # Storage errors a user fixes by freeing space or writing elsewhere: (what, what to do).
