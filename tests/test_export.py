@@ -144,3 +144,14 @@ def test_real_export_loads_without_a_warning(tmp_path, shared_dir):
     with nothing_said():  # what a user's own code sees
         loaded = SentenceTransformer(str(tmp_path / "out"), device="cpu")
     assert_fixture_ids(loaded.tokenizer, shared_dir)
+
+
+@pytest.mark.parametrize("method", ["full", "bitfit"])
+def test_a_whole_model_run_folder_loads_without_a_warning(xlmr_vocab_st_dir, tmp_path, shared_dir,
+                                                          method):
+    from sentence_transformers import SentenceTransformer
+
+    run = trained_run(xlmr_vocab_st_dir, method, tmp_path / "run")  # the model is the run folder
+    with nothing_said():
+        loaded = SentenceTransformer(str(run), device="cpu")
+    assert_fixture_ids(loaded.tokenizer, shared_dir)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from xlir.models import pass_tokenizer_check
+
 
 @dataclass
 class FullConfig:
@@ -50,6 +52,7 @@ def apply_frozen(st, cfg: FrozenConfig):
 
 def save_whole(st, cfg, folder: Path) -> dict:
     st.save(str(folder))
+    pass_tokenizer_check(folder)  # no false "incorrect regex pattern" alarm where it is loaded
     return {}
 
 
