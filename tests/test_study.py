@@ -308,3 +308,14 @@ def test_report_says_when_no_system_reads_titles():
 
     files = SimpleNamespace(config={"tasks": [{"name": "afriqa", "label": "a", "titles": False}]})
     assert _titles_note(files) == "Every system reads passages as their text alone (titles: false)."
+
+
+def test_the_tiny_study_report_says_why_it_has_no_answer(tiny_study):
+    # The tiny study trains no full fine-tuning: there is no answer to state, and it says so.
+    tmp, _, _, _ = tiny_study
+    report = tmp / "study" / "report"
+    decision = json.loads((report / "decision.json").read_text())
+    assert decision["answer"] == [] and decision["missing"][0].startswith(
+        "tiny: no full fine-tuning run, so no answer")
+    assert (report / "decision.csv").read_text().startswith("method,task,grouping,group,")
+    assert "tiny: no full fine-tuning run, so no answer" in (report / "report.md").read_text()

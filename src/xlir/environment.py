@@ -1,5 +1,5 @@
 """What a reader needs to reproduce a study: package versions, machine, model sources and
-their checksums, data commits, seeds. Collected once per study into environment.json.
+their checksums, data commits and licences, seeds. Collected once per study into environment.json.
 
 This module only describes; it loads no model and fetches nothing.
 """
@@ -44,7 +44,6 @@ def machine() -> dict[str, Any]:
 
 
 def describe_environment(config: Any = None) -> dict[str, Any]:
-    from xlir.data.registry import DATASETS
     from xlir.models import DEFAULT_ENCODER, DEFAULT_GENERATOR, model_manifest, resolve_encoder
 
     models = {}
@@ -58,8 +57,14 @@ def describe_environment(config: Any = None) -> dict[str, Any]:
             models[name] = {"path": str(path), **model_manifest(path)}
         except Exception as e:  # a model that is not prepared is reported, not fatal
             models[name] = {"error": str(e)}
-    data = {name: {k: getattr(d, k) for k in ("repo", "commit", "license") if hasattr(d, k)}
-            for name, d in DATASETS.items()}
     seeds = {"seeds": list(getattr(config, "seeds", [])), "sampling_seed": getattr(config, "seed", None)}
     return {"packages": package_versions(), "machine": machine(), "models": models,
-            "data": data, "seeds": seeds}
+            "data": data_sources(), "seeds": seeds}
+
+
+def data_sources() -> dict[str, dict[str, str]]:
+    """Every declared dataset's pinned upstream (repo, commit), licence and citation."""
+    from xlir.data.registry import DATASETS
+
+    return {name: {"repo": d.repo, "commit": d.commit, "licence": d.licence,
+                   "citation": d.citation} for name, d in DATASETS.items()}

@@ -34,23 +34,31 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def robustness(deltas: dict[str, dict[str, float]], measure: str) -> bytes:
-    """Grouped bars: per method, change vs zero-shot on seen and on unseen languages."""
-    methods = list(deltas)
+def robustness(bars: dict[str, dict[str, tuple[float, float | None, float | None]]],
+               measure: str, grouping: str) -> bytes:
+    """Grouped bars: per method, its change vs zero-shot in each language group, with the
+    95% CI as whiskers. `bars`: method -> group -> (estimate, ci low, ci high)."""
+    methods = list(bars)
+    groups = sorted({g for v in bars.values() for g in v})
     fig, ax = _figure()
-    width = 0.38
-    for j, group in enumerate(("seen", "unseen")):
-        xs = [i + (j - 0.5) * width for i in range(len(methods))]
-        ys = [deltas[m].get(group, float("nan")) for m in methods]
-        ax.bar(xs, ys, width, label=f"{group} in pretraining", color=PALETTE[j])
-        for x, y in zip(xs, ys):
-            if y == y:
-                ax.annotate(f"{y:+.3f}", (x, y), ha="center", fontsize=7,
-                            va="bottom" if y >= 0 else "top")
+    width = 0.8 / max(len(groups), 1)
+    for j, group in enumerate(groups):
+        xs = [i + (j - (len(groups) - 1) / 2) * width for i in range(len(methods))]
+        est = [bars[m].get(group, (float("nan"), None, None)) for m in methods]
+        ys = [e[0] for e in est]
+        err = [[y - (lo if lo is not None else y) for y, lo, _ in est],
+               [(hi if hi is not None else y) - y for y, _, hi in est]]
+        ax.bar(xs, ys, width, yerr=err, capsize=3, label=group, color=PALETTE[j % len(PALETTE)],
+               error_kw={"elinewidth": 0.8, "ecolor": "#333"})
+        for x, (y, lo, hi) in zip(xs, est):
+            if y == y:  # the label beyond the whisker
+                end = hi if y >= 0 else lo
+                ax.annotate(f"{y:+.3f}", (x, y if end is None else end), ha="center",
+                            fontsize=7, va="bottom" if y >= 0 else "top")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(methods)), methods, rotation=20)
     ax.set_ylabel(f"change in macro {measure} vs zero-shot")
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, title=f"{grouping} group", title_fontsize=8)
     return _png(fig)
 
 

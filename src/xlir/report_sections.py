@@ -1,42 +1,102 @@
 """The report's sections, in the order a reader needs them. Each takes the study's files and the
-page being built; none computes anything a study did not already write, except the
-significance tests over stored per-query scores and simple means."""
+page being built (the headline and robustness sections also the decision computed once by
+report_decision); none computes anything a study did not already write, except significance
+tests over stored per-query scores and simple means."""
 
 from __future__ import annotations
 
 import math
 
 from xlir import report_plots
-from xlir.report import Page, StudyFiles, macro, seen_unseen_deltas, significance
+from xlir.errors import XlirError
+from xlir.report_files import StudyFiles, macro
+from xlir.report_page import Page
+from xlir.robustness import paired_reference, per_language_tests, seed_average
+
+ALPHA = 0.05
 
 
-def _f(x: float, digits: int = 3) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+def _f(x: float | None, digits: int = 3, sign: str = "") -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:{sign}.{digits}f}"
 
 
-def headline(files: StudyFiles, page: Page) -> None:
+def headline(files: StudyFiles, page: Page, decision: dict) -> None:
     page.heading("Headline")
     sampled = [f"{t}: {v['queries']} queries, {v['documents']} documents"
                for t, v in files.tasks.items()]
-    page.para("Which way of tuning keeps the retriever working in languages it never saw? "
-              "Macro averages of each task's headline measure over languages seen and unseen "
-              "in the encoder's pretraining. Tasks as evaluated: " + "; ".join(sampled) + ".")
-    tasks = list(files.metrics)
-    header = ["system"] + [f"{t} {g} ({files.primary(t)})" for t in tasks
-                           for g in ("seen", "unseen")]
-    systems = sorted({s for t in tasks for s in files.metrics[t]}, key=_system_order)
-    rows = []
-    for system in systems:
-        row = [system]
-        for t in tasks:
-            m = files.metrics[t].get(system)
-            for g in ("seen", "unseen"):
-                row.append(_f(m.get("seen_unseen", {}).get(g, {}).get(files.primary(t)))
-                           if m else "")
-        rows.append(row)
-    page.table(header, rows, "seen/unseen: is the language among XLM-R's 100 pretraining "
-               "languages (the default encoder's). '-' where a task has no language of a group. "
-               + _titles_note(files))
+    full = decision["settings"]["full"]
+    page.para("Does parameter-efficient tuning keep the retriever working in languages it never "
+              f"saw better than full fine-tuning ({full}) does? Each cell is answer(m, g) = "
+              "delta(m, g) - delta(full, g), delta being the change against the zero-shot "
+              "model averaged over the languages of group g, on each task's headline measure. "
+              "Tasks as evaluated: " + "; ".join(sampled) + ". " + _titles_note(files))
+    for reason in decision["missing"]:
+        page.para(reason + ".")
+    for grouping in files.groupings:
+        rows = [r for r in decision["answer"] if r["grouping"] == grouping]
+        if not rows:
+            continue
+        page.heading(f"Answer, languages grouped by {grouping}", level=3)
+        columns = list(dict.fromkeys((r["task"], r["group"]) for r in rows))
+        cells = {(r["method"], r["task"], r["group"]): r for r in rows}
+        methods = list(dict.fromkeys(r["method"] for r in rows))
+        page.table(["method"] + [f"{t} {g}" for t, g in columns],
+                   [[m] + [_answer_cell(cells.get((m, t, g))) for t, g in columns]
+                    for m in methods], _answer_note(files, rows))
+        for task in dict.fromkeys(t for t, _ in columns):
+            page.para(answer_sentence([r for r in rows if r["task"] == task]))
+
+
+def _answer_cell(row: dict | None) -> str:
+    if row is None:
+        return ""
+    return f"{row['answer']:+.3f} {_ci(row)} {_word(row)}"
+
+
+def _ci(row: dict) -> str:
+    return f"[{_f(row['ci_low'], sign='+')}, {_f(row['ci_high'], sign='+')}]"
+
+
+def _word(row: dict) -> str:
+    if row["verdict"].startswith("no difference"):
+        return f"no difference (±{_f(row['mde'])})"
+    return "more robust" if row["verdict"].startswith("more") else "less robust"
+
+
+def _answer_note(files: StudyFiles, rows: list[dict]) -> str:
+    measures = ", ".join(dict.fromkeys(f"{r['task']}: {r['measure']}" for r in rows))
+    seeds = ", ".join(dict.fromkeys(f"{r['method']} {r['n_seeds']}" for r in rows))
+    return (f"Each cell: answer [95% CI] and the decision. 'more robust' = more robust than full "
+            "fine-tuning, 'less robust' = less robust than it (both at Holm-corrected "
+            f"p < {ALPHA}, Holm over the methods compared with full in that group); 'no difference (±x)' = no "
+            "difference detectable at the minimum detectable effect x (80% power), which is not "
+            "'no effect'. CI: bootstrap of queries within languages; p: sign-flip test "
+            f"stratified by language. Measures: {measures}. Seeds averaged per query first "
+            f"(seeds per method: {seeds}). All numbers: decision.json / decision.csv.")
+
+
+def answer_sentence(rows: list[dict]) -> str:
+    """One sentence stating a task's answer under one grouping, group by group."""
+    r0 = rows[0]
+    parts = []
+    for group in dict.fromkeys(r["group"] for r in rows):
+        sub = [r for r in rows if r["group"] == group]
+        clauses = [_clause(r) for r in sub]
+        n = sub[0]["n_languages"]
+        parts.append(f"in the {group} languages ({n} language{'s' * (n != 1)}, "
+                     f"{sub[0]['n_queries']} queries) " + ", ".join(clauses))
+    return (f"On {r0['task']} ({r0['measure']}, languages grouped by {r0['grouping']}): "
+            + "; ".join(parts) + ".")
+
+
+def _clause(r: dict) -> str:
+    lo, hi = _f(r["ci_low"], sign="+"), _f(r["ci_high"], sign="+")
+    ci = f"{r['answer']:+.3f}, 95% CI {lo} to {hi}"
+    if r["verdict"].startswith("more"):
+        return f"{r['method']} is more robust than full FT ({ci}, Holm p {_f(r['p_holm'])})"
+    if r["verdict"].startswith("less"):
+        return f"{r['method']} is less robust than full FT ({ci}, Holm p {_f(r['p_holm'])})"
+    return f"{r['method']} shows no difference detectable at ±{_f(r['mde'])} ({ci})"
 
 
 def _titles_note(files: StudyFiles) -> str:
@@ -50,61 +110,100 @@ def _titles_note(files: StudyFiles) -> str:
             "there. `titles: false` on a task gives every system the text alone.")
 
 
-def _system_order(system: str) -> tuple:
-    order = ["frozen", "full", "lora", "dora", "ia3", "prefix", "prompt", "bottleneck", "madx",
-             "bitfit"]
-    kind = 2 if system.startswith("bm25") else 3 if system.startswith("hybrid") else \
-        4 if system.startswith("xqg") else 1
-    base = system.split("-s")[0].removeprefix("hybrid-").removeprefix("xqg-")
-    return (kind, order.index(base) if base in order else len(order), system)
-
-
 def per_language(files: StudyFiles, page: Page) -> None:
     page.heading("Per-language results")
-    page.para("Systems as rows, languages as columns. Markers: + significantly better / "
-              "- significantly worse than the zero-shot model (frozen); * better / ~ worse than "
-              "full fine-tuning; paired randomisation test, Holm-corrected over languages, 0.05.")
+    frozen, full = files.label_of("frozen"), files.label_of("full")
+    page.para("Systems as rows, languages as columns, the task's headline measure; the "
+              "markers beside each table say which differences are significant.")
     for task, systems in files.metrics.items():
         measure = files.primary(task)
         page.heading(f"{task} ({measure})", level=3)
-        ref0 = next((m for s, m in systems.items() if s.startswith("frozen-")), None)
-        ref1 = next((m for s, m in systems.items() if s.startswith("full-")), None)
         langs = sorted({lang for m in systems.values() for lang in m["per_language"]})
         rows = []
-        for system in sorted(systems, key=_system_order):
+        for system in sorted(systems, key=files.order):
             m = systems[system]
             marks = {lang: "" for lang in langs}
-            for ref, better, worse in ((ref0, "+", "-"), (ref1, "*", "~")):
-                if ref is None or ref is m or measure not in m.get("per_query", {}):
-                    continue
-                for lang, res in significance(m, ref, measure).items():
-                    if res["significant"]:
-                        marks[lang] += better if res["delta"] > 0 else worse
-            rows.append([system] + [f"{_f(m['per_language'].get(lang, {}).get(measure))} {marks[lang]}"
-                                    .rstrip() for lang in langs] + [_f(macro(m, measure))])
-        page.table(["system"] + langs + ["macro"], rows)
+            for ref, better, worse in ((frozen, "+", "-"), (full, "*", "~")):
+                for lang, (d, p) in _tests(files, task, system, ref, measure).items():
+                    if p < ALPHA:
+                        marks[lang] += better if d > 0 else worse
+            cells = [f"{_f(m['per_language'].get(lang, {}).get(measure))} {marks[lang]}".rstrip()
+                     for lang in langs]
+            rows.append([system, *cells, _f(macro(m, measure))])
+        page.table(["system"] + langs + ["macro"], rows, _marker_note(frozen, full))
 
 
-def robustness(files: StudyFiles, page: Page) -> None:
-    page.heading("Robustness: seen vs unseen languages")
+def _marker_note(frozen: str | None, full: str | None) -> str:
+    return (f"Markers: + significantly better / - significantly worse than the zero-shot model "
+            f"({frozen}) of the same seed; * significantly better / ~ significantly worse than "
+            f"full fine-tuning ({full}) of the same seed. A hybrid is compared with the hybrid of "
+            "that model and seed, an xQG system with the dense models of its seed, BM25 with "
+            "their average over seeds. Paired randomisation test per language, Holm-corrected "
+            f"over the languages, p < {ALPHA}. No marker: no significant difference, or no such "
+            "reference in the study.")
+
+
+def _tests(files: StudyFiles, task: str, system: str, ref_label: str | None,
+           measure: str) -> dict[str, tuple[float, float]]:
+    """Per-language (delta, Holm p) of `system` against its paired reference; {} when it has
+    none (or is one)."""
+    info = files.systems[system]
+    if ref_label is None or info.label == ref_label and info.kind in ("dense", "hybrid"):
+        return {}
+    reference = f"hybrid-{ref_label}" if info.kind == "hybrid" else ref_label
+    try:
+        refs = paired_reference(system, files.metrics[task], reference, known=files.known())
+        ref = seed_average([files.scores(task, r, measure) for r in refs])
+        return per_language_tests(files.scores(task, system, measure), ref)
+    except (XlirError, ValueError):  # no such reference (or seed) in the study: no marker
+        return {}
+
+
+def robustness(files: StudyFiles, page: Page, decision: dict) -> None:
+    page.heading("Robustness by language group")
     page.para("Change of each tuned model against the zero-shot model, averaged over the "
-              "languages seen in pretraining and over those unseen. A method that keeps "
-              "retrieval working in unseen languages has a non-negative unseen bar.")
-    for task, deltas in seen_unseen_deltas(files).items():
-        if deltas:
-            page.image(f"robustness-{task}.png", report_plots.robustness(deltas, files.primary(task)),
-                       f"{task}: change vs zero-shot, seen vs unseen languages")
+              "languages of each group (delta(m, g)), with 95% bootstrap intervals as whiskers. "
+              "A method that keeps retrieval working in unseen languages has a non-negative "
+              "unseen bar; the decision table compares each bar with full fine-tuning's.")
+    for task in files.metrics:
+        for grouping in files.groupings:
+            rows = [r for r in decision["delta"] if r["task"] == task and r["grouping"] == grouping]
+            if not rows:
+                continue
+            bars: dict[str, dict[str, tuple]] = {}
+            for r in rows:
+                bars.setdefault(r["method"], {})[r["group"]] = (r["estimate"], r["ci_low"],
+                                                                r["ci_high"])
+            page.image(f"robustness-{task}-{grouping}.png",
+                       report_plots.robustness(bars, rows[0]["measure"], grouping),
+                       f"{task}: change vs zero-shot by {grouping} group, 95% CI")
+    inter = decision["interaction"]
+    if inter:
+        page.heading("Interaction: does the change differ between groups?", level=3)
+        page.table(["method", "task", "grouping", "contrast", "estimate [95% CI]", "p (Holm)",
+                    "p (languages)", "decision"],
+                   [[r["method"], r["task"], r["grouping"], r["contrast"],
+                     f"{r['estimate']:+.3f} {_ci(r)}",
+                     _f(r["p_holm"]), _f(r["p_languages"]), r["verdict"]] for r in inter],
+                   "estimate: delta(m, A) - delta(m, B) for the contrast 'A - B'. p (Holm): "
+                   "sign flips of per-query differences centred per language (null: equal "
+                   "deltas), Holm over the methods; p (languages): group labels permuted over "
+                   "languages, shown beside it and not used for the decision. 'A > B': the "
+                   "method changed A's languages more (for the better) than B's; 'no "
+                   "difference detectable at +-x': x is the minimum detectable effect.")
+    if decision["seeds"]:
+        page.table(["method", "task", "seeds", "mean macro", "sd", "min", "max"],
+                   [[r["method"], r["task"], r["n_seeds"], _f(r["mean"]), _f(r["sd"]),
+                     _f(r["min"]), _f(r["max"])] for r in decision["seeds"]],
+                   "Spread of the macro over seeds (methods with 3 seeds or more; sd with ddof 1).")
 
 
 def params(files: StudyFiles, page: Page) -> None:
     page.heading("Quality vs trainable parameters")
     for task, systems in files.metrics.items():
         measure = files.primary(task)
-        points = {}
-        for system in files.dense_systems():
-            if system in systems:
-                trainable = files.models.get(system, {}).get("trainable_params", 0)
-                points[system] = (trainable, macro(systems[system], measure))
+        points = {s: (files.models.get(s, {}).get("trainable_params", 0),
+                      macro(systems[s], measure)) for s in files.dense_systems() if s in systems}
         if points:
             page.image(f"params-{task}.png", report_plots.quality_vs_params(points, measure),
                        f"{task}: macro {measure} vs trainable parameters")
@@ -120,29 +219,31 @@ def xqg(files: StudyFiles, page: Page) -> None:
     systems = files.metrics.get(task, {})
     measure = files.primary(task)
     curves: dict[str, dict[float, float]] = {}
-    for name, m in systems.items():
-        if name.startswith("xqg-"):
-            base, alpha = name.removeprefix("xqg-").rsplit("-a", 1)
-            curves.setdefault(base, {})[float(alpha)] = macro(m, measure)
-            if base in systems:
-                curves[base][0.0] = macro(systems[base], measure)
+    for name in sorted(systems, key=files.order):
+        info = files.systems[name]
+        if info.kind == "xqg" and info.base in systems:
+            curves.setdefault(info.base, {0.0: macro(systems[info.base], measure)})
+            curves[info.base][info.alpha] = macro(systems[name], measure)
     if curves:
         page.image("xqg-alpha.png", report_plots.alpha_sweep(curves, measure),
                    f"{task}: alpha sweep (alpha 0 = the same model without augmentation)")
         base = next(iter(curves))
         best_alpha = max((a for a in curves[base] if a > 0), key=lambda a: curves[base][a])
-        with_aug = systems[f"xqg-{base}-a{best_alpha:g}"]
-        gains = {lang: with_aug["per_language"][lang][measure] - v[measure]
-                 for lang, v in systems[base]["per_language"].items()
-                 if lang in with_aug["per_language"]}
+        with_aug = next(n for n in systems if files.systems[n].base == base
+                        and files.systems[n].alpha == best_alpha)
+        plain = systems[base]["per_language"]
+        gains = {lang: systems[with_aug]["per_language"][lang][measure] - v[measure]
+                 for lang, v in plain.items() if lang in systems[with_aug]["per_language"]}
         page.image("xqg-gain.png", report_plots.per_language_bars(gains, f"xQG gain in {measure}"),
                    f"{task}: gain per language of {base} with xQG (alpha {best_alpha:g})")
-        sig = significance(with_aug, systems[base], measure)
+        sig = per_language_tests(files.scores(task, with_aug, measure),
+                                 files.scores(task, base, measure))
         page.table(["language", "without", "with xQG", "delta", "p (Holm)", "significant"],
-                   [[lang, _f(systems[base]["per_language"][lang][measure]),
-                     _f(with_aug["per_language"][lang][measure]), _f(r["delta"]),
-                     _f(r["p_holm"]), "yes" if r["significant"] else "no"]
-                    for lang, r in sig.items()])
+                   [[lang, _f(plain[lang][measure]),
+                     _f(systems[with_aug]["per_language"][lang][measure]), _f(d), _f(p),
+                     "yes" if p < ALPHA else "no"] for lang, (d, p) in sig.items()],
+                   f"significant: paired randomisation test of {with_aug} against {base}, "
+                   f"Holm-corrected over the languages, p < {ALPHA}.")
     quality = files.xqg_quality.get("per_language", {})
     if quality:
         page.heading("Generated-query quality", level=3)
@@ -168,14 +269,15 @@ def fertility(files: StudyFiles, page: Page) -> None:
     rows = [[lang, _f(v.get("pieces_per_word"), 2), _f(v.get("unk_rate"), 4), v.get("n_words", "")]
             for lang, v in sorted(fert.items())]
     page.table(["language", "pieces per word", "unknown-piece rate", "words"], rows)
+    frozen = files.label_of("frozen")
     for task, systems in files.metrics.items():
-        base = next((m for s, m in systems.items() if s.startswith("frozen-")), None)
+        base = next(iter(files.seed_systems(frozen, task)), None) if frozen else None
         if base is None:
             continue
-        seen = base.get("seen", {})
+        groups = files.language_groups(task, "pretraining")
         points = {lang: (fert[lang]["pieces_per_word"], v[files.primary(task)],
-                         bool(seen.get(lang, False)))
-                  for lang, v in base["per_language"].items() if lang in fert}
+                         groups.get(lang) == "seen")
+                  for lang, v in systems[base]["per_language"].items() if lang in fert}
         if len(points) >= 3:
             page.image(f"fertility-{task}.png",
                        report_plots.fertility_scatter(points, files.primary(task)),
@@ -186,16 +288,20 @@ def costs(files: StudyFiles, page: Page) -> None:
     page.heading("Costs")
     rows = []
     for system in files.dense_systems():
-        m = files.models.get(system, {})
+        m = files.models.get(system)  # xlir-model.json (tuning.save_tuned); frozen has none
         retrieve = sum(t.get(system, {}).get("retrieve_s", 0) for t in files.metrics.values())
-        rows.append([system, f"{m.get('trainable_parameters', 0):,}",
-                     f"{m.get('total_parameters', 0):,}" if m else "-",
-                     _f(m.get("saved_bytes", 0) / 1e6, 2) if m else "-",
-                     _f(m.get("wall_time_s"), 0) if m else "0", _f(m.get("peak_rss_mb"), 0) if m else "-",
-                     _f(retrieve, 0)])
+        if m is None:
+            rows.append([system, "0 (not trained)" if files.systems[system].method == "frozen"
+                         else "-", "-", "-", "-", "-", _f(retrieve, 0)])
+            continue
+        rows.append([system, f"{m.get('trainable_params', 0):,}", f"{m.get('total_params', 0):,}",
+                     _f(m.get("saved_bytes", 0) / 1e6, 2), _f(m.get("wall_time_s"), 0),
+                     _f(m.get("peak_rss_mb"), 0), _f(retrieve, 0)])
     page.table(["system", "trainable params", "total params", "saved size (MB)", "train time (s)",
-                "peak RSS (MB)", "encode + search time, all tasks (s)"], rows,
-               "frozen saves nothing: it is the packaged encoder. Times on the machine below.")
+                "peak RSS (MB)", "encode + search, all tasks (s)"], rows,
+               "From each model's xlir-model.json. frozen saves nothing: it is the packaged "
+               "encoder. '-': no manifest (not trained, or the study has not reached it). "
+               "Times on the machine below.")
     if files.study:
         page.para(f"Study wall time, summed over every invocation (a resumed study adds only "
                   f"what it ran): {files.study.get('wall_s_total', '?')} s. Peak RSS is the "
@@ -211,6 +317,10 @@ def environment(files: StudyFiles, page: Page) -> None:
     page.table(["model", "source and checksum"],
                [[k, ", ".join(f"{a}={b}" for a, b in v.items())] for k, v in models.items()])
     data = env.get("data", {})
-    page.table(["dataset", "pinned source"],
-               [[k, ", ".join(f"{a}={b}" for a, b in v.items())] for k, v in data.items()])
+    page.table(["dataset", "licence", "pinned source"],
+               [[k, v.get("licence", "-"), ", ".join(f"{a}={b}" for a, b in v.items()
+                                                      if a in ("repo", "commit"))]
+                for k, v in data.items()],
+               "Licence as declared in xlir.data.registry; the source is the upstream "
+               "repository at the pinned commit.")
     page.para(f"Seeds: {env.get('seeds', {})}. Resolved study config: config.resolved.json.")

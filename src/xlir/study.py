@@ -119,6 +119,9 @@ class StudyConfig:
     # it fails the quality bar). Training has its own `train.precision`.
     precision: Literal["bf16", "fp32"] = "bf16"
     seed: int = 0
+    # How the report groups languages for the answer (xlir.data.languages.GROUPINGS), each
+    # grouping answered on its own.
+    groupings: list[str] = field(default_factory=lambda: ["pretraining"])
 
     def __post_init__(self):
         if not self.tasks:
@@ -137,6 +140,14 @@ class StudyConfig:
         self.xqg.task = self.xqg.task if self.xqg.task in names else by_name.get(self.xqg.task, self.xqg.task)
         if self.xqg.enabled and self.xqg.task not in names:
             raise ConfigError(f"xqg.task: '{self.xqg.task}' is not one of the tasks {names}")
+        from xlir.data.languages import GROUPINGS
+
+        for name in self.groupings:
+            if name not in GROUPINGS:
+                raise ConfigError(f"groupings: unknown language grouping '{name}'; choices: "
+                                  f"{sorted(GROUPINGS)}")
+        if not self.groupings:
+            raise ConfigError(f"groupings: name at least one of {sorted(GROUPINGS)}")
 
 
 def load_study_config(path: str | Path | None = None, overrides: list[str] = ()) -> StudyConfig:

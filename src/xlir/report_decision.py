@@ -1,0 +1,112 @@
+"""The study's answer computed from its files alone: the decision table.
+
+`decision(study)` reads a study folder (or its `StudyFiles`) and returns, for every task, every
+grouping the study names (config `groupings`) and every group of languages under it:
+
+- "answer": one row per (tuned method, task, grouping, group): answer(m, g) = delta(m, g) -
+  delta(full, g) on the task's primary measure, each method's seeds averaged per query first,
+  with its 95% CI, p and p Holm-corrected over the methods compared with full, the minimum
+  detectable effect and the verdict (xlir.robustness.robustness);
+- "interaction": one row per (method, task, grouping) with a contrast pair (CONTRASTS):
+  delta(m, unseen) - delta(m, seen) under "pretraining", and the like;
+- "delta": delta(m, g) of full and of each tuned method, for the figures;
+- "seeds": the spread of each method's macro over its seeds (3 seeds or more);
+- "missing": why a task has no rows (no frozen or no full fine-tuning in the study).
+
+`decision_table(study_dir)` is the answer rows alone. The result is a pure function of the
+folder's files and SETTINGS (all randomness is seeded), so a committed study's table can be
+recomputed and compared. `to_csv` writes rows as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from xlir.report_files import StudyFiles
+from xlir.robustness import CONTRASTS, robustness
+
+SETTINGS = {"alpha": 0.05, "n_resamples": 1000, "n_permutations": 2000, "seed": 0}
+ANSWER_COLUMNS = ["method", "task", "grouping", "group", "measure", "answer", "ci_low",
+                  "ci_high", "p", "p_holm", "mde", "n_queries", "n_languages", "n_seeds",
+                  "verdict", "languages"]
+INTERACTION_COLUMNS = ["method", "task", "grouping", "contrast", "measure", "estimate",
+                       "ci_low", "ci_high", "p", "p_holm", "p_languages", "mde", "n_queries",
+                       "n_languages", "n_seeds", "verdict"]
+
+
+def decision(study: str | Path | StudyFiles) -> dict:
+    files = study if isinstance(study, StudyFiles) else StudyFiles(study)
+    frozen, full = files.label_of("frozen"), files.label_of("full")
+    out = {"settings": {**SETTINGS, "frozen": frozen, "full": full,
+                        "groupings": files.groupings},
+           "answer": [], "interaction": [], "delta": [], "seeds": [], "missing": []}
+    for task in files.metrics:
+        measure = files.primary(task)
+        runs = {}
+        for label, _ in files.methods:
+            if names := files.seed_systems(label, task):
+                runs[label] = [files.scores(task, n, measure) for n in names]
+        lacking = [what for what, label in (("zero-shot (frozen)", frozen),
+                                            ("full fine-tuning", full)) if label not in runs]
+        if lacking:
+            out["missing"].append(f"{task}: no {' and no '.join(lacking)} run, so no answer: "
+                                  "answer(m, g) = delta(m, g) - delta(full, g)")
+            continue
+        for grouping in files.groupings:
+            table = robustness(runs, files.language_groups(task, grouping), full=full,
+                               frozen=frozen, contrast_groups=CONTRASTS.get(grouping), **SETTINGS)
+            key = {"task": task, "grouping": grouping}
+            for group, rows in table["answer"].items():
+                out["answer"] += [_answer_row(m, key, group, measure, c, len(runs[m]))
+                                  for m, c in rows.items()]
+            for group, rows in table["delta"].items():
+                out["delta"] += [{"method": m, **key, "group": group, "measure": measure,
+                                  **_numbers(c)} for m, c in rows.items()]
+            pair = " - ".join(CONTRASTS.get(grouping, ()))
+            out["interaction"] += [{"method": m, **key, "contrast": pair, "measure": measure,
+                                    **_numbers(c), "p_holm": _num(c.p_holm),
+                                    "p_languages": _num(c.p_languages),
+                                    "n_seeds": len(runs[m]), "verdict": c.verdict}
+                                   for m, c in table["interaction"].items()]
+            if grouping == files.groupings[0]:  # the seeds do not depend on the grouping
+                out["seeds"] += [{"method": m, "task": task, "measure": measure,
+                                  "n_seeds": s.n_seeds, "mean": s.mean, "sd": s.sd,
+                                  "min": s.min, "max": s.max}
+                                 for m, s in table["seeds"].items()]
+    return out
+
+
+def decision_table(study_dir: str | Path) -> list[dict]:
+    """One row per (method, task, grouping, group): the answer and its verdict."""
+    return decision(study_dir)["answer"]
+
+
+def _answer_row(method: str, key: dict, group: str, measure: str, c, n_seeds: int) -> dict:
+    n = _numbers(c)
+    return {"method": method, **key, "group": group, "measure": measure,
+            "answer": n.pop("estimate"), **n, "p_holm": _num(c.p_holm), "n_seeds": n_seeds,
+            "verdict": c.verdict, "languages": list(c.languages)}
+
+
+def _numbers(c) -> dict:
+    return {"estimate": c.estimate, "ci_low": _num(c.ci[0]), "ci_high": _num(c.ci[1]),
+            "p": _num(c.p), "mde": _num(c.mde), "n_queries": c.n_queries,
+            "n_languages": len(c.languages)}
+
+
+def _num(x: float) -> float | None:
+    """JSON has no NaN: an undefined number (an MDE from one query) is null."""
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def to_csv(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: " ".join(v) if isinstance(v, list) else ("" if v is None else v)
+                         for k, v in row.items()})
+    return buf.getvalue()

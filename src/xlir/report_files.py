@@ -1,0 +1,188 @@
+"""A study folder as the report reads it, and which system is which.
+
+`StudyFiles` reads config.resolved.json, environment.json, study.json, fertility.json,
+tasks/*.json, every systems/*/*/metrics.json, every model manifest and the xQG quality file,
+once. `System` says what a system folder is (dense, hybrid, xqg, bm25), the method label and
+tuning method it was built from and its seed, as the study recorded them: dense and hybrid
+systems from config.resolved.json's methods (with their labels) and seeds, an xQG system from
+its metrics.json's `base_system` and `alpha`. A name is parsed only for a folder that neither
+explains.
+
+It computes nothing and renders nothing (report_decision, report_sections do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xlir import storage
+from xlir.errors import ConfigError, InputError, XlirError
+from xlir.robustness import by_language, parse_system
+from xlir.stats import LangScores
+
+KIND_ORDER = ("dense", "bm25", "hybrid", "xqg", "other")
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    kind: str                 # one of KIND_ORDER
+    label: str | None = None  # methods[].label of the config it was built from
+    method: str | None = None  # methods[].name: the tuning method ("frozen", "full", "lora", ...)
+    seed: int | None = None
+    alpha: float | None = None  # xQG fusion weight
+    base: str | None = None     # xQG: the dense system whose index was augmented
+
+    @property
+    def key(self) -> str:
+        """What `paired_reference` matches a reference against: the label for dense and
+        xQG systems (tested against the dense frozen / full of their seed), "hybrid-<label>"
+        for hybrids (against the hybrid of frozen / full), the name for bm25."""
+        if self.kind == "hybrid":
+            return f"hybrid-{self.label}"
+        return self.label if self.label is not None else self.name
+
+
+class StudyFiles:
+    """Everything the report needs, read once from a study directory."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not (self.root / "config.resolved.json").exists():
+            raise XlirError(f"{self.root}: not a study directory (no config.resolved.json); "
+                            "run `xlir study` first")
+        self.config = _read(self.root / "config.resolved.json", keys=("methods", "seeds"))
+        self.environment = _read(self.root / "environment.json", {})
+        self.study = _read(self.root / "study.json", {})
+        self.fertility = _read(self.root / "fertility.json", {})
+        self.tasks = {p.stem: _read(p) for p in sorted((self.root / "tasks").glob("*.json"))}
+        self.metrics: dict[str, dict[str, dict]] = {}  # task -> system -> metrics
+        self.paths: dict[tuple[str, str], Path] = {}   # (task, system) -> its metrics.json
+        for p in sorted(self.root.glob("systems/*/*/metrics.json")):
+            m = _read(p, keys=("task", "system"))
+            self.metrics.setdefault(m["task"], {})[m["system"]] = m
+            self.paths[m["task"], m["system"]] = p
+        self.models = {p.parent.parent.name: _read(p)
+                       for p in sorted(self.root.glob("systems/*/model/xlir-model.json"))}
+        self.xqg_quality = _read(self.root / "xqg" / "quality.json", {})
+        if not self.metrics:
+            raise XlirError(f"{self.root}: no metrics.json found under systems/: nothing to report")
+        self.methods, self.seeds = _grid(self.config, self.root / "config.resolved.json")
+        self.groupings = _groupings(self.config, self.root)
+        self.systems = self._index()
+
+    # ---- which system is which ---------------------------------------------------------------
+    def _index(self) -> dict[str, System]:
+        out = {}
+        for label, name in self.methods:
+            for seed in self.seeds:
+                dense = f"{label}-s{seed}"
+                out[dense] = System(dense, "dense", label, name, seed)
+                out[f"hybrid-{dense}"] = System(f"hybrid-{dense}", "hybrid", label, name, seed)
+        out["bm25"] = System("bm25", "bm25")
+        for systems in self.metrics.values():
+            for name, m in systems.items():
+                if name in out:
+                    continue
+                base = out.get(m.get("base_system", ""))
+                if base is not None and "alpha" in m:
+                    out[name] = System(name, "xqg", base.label, base.method, base.seed,
+                                       float(m["alpha"]), base.name)
+                else:  # a folder the config does not explain: its name is all there is
+                    method, seed = parse_system(name)
+                    out[name] = System(name, "other", method, None, seed)
+        return out
+
+    def label_of(self, method: str) -> str | None:
+        """The label of the config's method of tuning method `method` ("frozen", "full"): the
+        one labelled as the method itself when several are, else the first in config order."""
+        labels = [label for label, name in self.methods if name == method]
+        return method if method in labels else (labels[0] if labels else None)
+
+    def seed_systems(self, label: str, task: str) -> list[str]:
+        """The dense systems of method `label` that have metrics for `task`, in seed order."""
+        return [f"{label}-s{s}" for s in self.seeds if f"{label}-s{s}" in self.metrics[task]]
+
+    def dense_systems(self) -> list[str]:
+        return [f"{label}-s{s}" for label, _ in self.methods for s in self.seeds]
+
+    def known(self) -> dict[str, tuple[str, int | None]]:
+        """(key, seed) of every system, for `paired_reference`."""
+        return {name: (s.key, s.seed) for name, s in self.systems.items()}
+
+    def order(self, system: str) -> tuple:
+        """Sort key: dense, bm25, hybrid, xqg; then the config's method order, seed, alpha."""
+        s = self.systems.get(system, System(system, "other"))
+        labels = [label for label, _ in self.methods]
+        rank = labels.index(s.label) if s.label in labels else len(labels)
+        return (KIND_ORDER.index(s.kind), rank, s.seed or 0, s.alpha or 0.0, system)
+
+    # ---- scores ------------------------------------------------------------------------------
+    def primary(self, task: str) -> str:
+        if "primary_measure" in self.tasks.get(task, {}):
+            return self.tasks[task]["primary_measure"]
+        first = next(iter(self.metrics.get(task, {}).values()), {})
+        return first.get("primary", "nDCG@10")
+
+    def scores(self, task: str, system: str, measure: str) -> LangScores:
+        m = self.metrics[task][system]
+        if measure not in m.get("per_query", {}) or "query_lang" not in m:
+            raise InputError(f"no per-query {measure} scores to test", self.paths[task, system])
+        return by_language(m["per_query"][measure], m["query_lang"])
+
+    def language_groups(self, task: str, grouping: str) -> dict[str, str]:
+        """language -> group under `grouping`, as evaluate_run stored it with the metrics; a
+        folder written before groupings were stored is grouped with today's tables."""
+        first = next(iter(self.metrics[task].values()))
+        stored = first.get("language_groups", {}).get(grouping)
+        if stored is not None:
+            return stored
+        from xlir.data import languages
+
+        family = first.get("encoder_family") or languages.encoder_family(self.config.get("encoder"))
+        return languages.language_groups(first["per_language"], grouping, family)
+
+
+def macro(metrics: dict, measure: str) -> float:
+    """The macro average over languages that evaluate_run stored with the metrics."""
+    return metrics.get("macro", {}).get(measure, float("nan"))
+
+
+def _grid(config: dict, path: Path) -> tuple[list[tuple[str, str]], list[int]]:
+    """The resolved config's (label, tuning method) of each method, and its seeds."""
+    methods, seeds = config["methods"], config["seeds"]
+    if not isinstance(methods, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("name"), str) for m in methods):
+        raise InputError("methods: expected a list of {name, label, ...}", path)
+    if not isinstance(seeds, list) or not all(type(s) is int for s in seeds):
+        raise InputError("seeds: expected a list of integers", path)
+    return [(m.get("label") or m["name"], m["name"]) for m in methods], seeds
+
+
+def _groupings(config: dict, root: Path) -> list[str]:
+    from xlir.data.languages import grouping
+
+    names = config.get("groupings", ["pretraining"])  # written before groupings were chosen
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{root / 'config.resolved.json'}: groupings: expected a list of names")
+    try:
+        for name in names:
+            grouping(name)
+    except ConfigError as e:
+        raise ConfigError(f"{root / 'config.resolved.json'}: groupings: {e}") from None
+    return list(names)
+
+
+def _read(path: Path, default: Any = None, keys: tuple[str, ...] = ()) -> Any:
+    """A study file: a JSON object (with `keys`), or `default` when the file is absent."""
+    if not path.exists():
+        if default is not None:
+            return default
+        raise XlirError(f"{path}: missing")
+    data = storage.read_json(path)
+    if not isinstance(data, dict) or any(k not in data for k in keys):
+        raise InputError(f"not a study file (expected a JSON object with {', '.join(keys) or 'fields'})",
+                         path)
+    return data
