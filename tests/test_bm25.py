@@ -45,7 +45,22 @@ def test_bm25_run_per_pool_and_unknown_words():
     assert set(run["q1"]) == {"d1"} and run["q2"] == {}
 
 
-def test_title_only_with_use_title():
-    corpus = {"d1": {"title": "Nairobi", "text": "mji mkuu"}}
-    assert BM25(corpus).search(["nairobi"])[0] == {}
-    assert set(BM25(corpus, use_title=True).search(["nairobi"])[0]) == {"d1"}
+def _title_task() -> Task:
+    corpus = {"d1": {"title": "Nairobi", "text": "mji mkuu"},
+              "d2": {"title": "", "text": "mji wa pwani"}}
+    return Task("t", "test", corpus, {"q1": "nairobi"}, {"q1": {"d1": 1}}, {"q1": "swh_Latn"},
+                {"d1": "swh_Latn", "d2": "swh_Latn"})
+
+
+def test_titles_are_read_by_default_and_text_alone_one_option_away():
+    # "{title} {text}" is what the dense encoders read, so comparisons default to it.
+    corpus = _title_task().corpus
+    assert set(BM25(corpus).search(["nairobi"])[0]) == {"d1"}
+    assert BM25(corpus, use_title=False).search(["nairobi"])[0] == {}
+    assert set(bm25_run(_title_task())["q1"]) == {"d1"}
+    assert bm25_run(_title_task(), use_title=False)["q1"] == {}
+
+
+def test_a_task_without_titles_gives_bm25_the_text_alone():
+    # A study task with `titles: false`: every system, BM25 included, reads the text alone.
+    assert bm25_run(_title_task().without_titles())["q1"] == {}

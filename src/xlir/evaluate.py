@@ -13,6 +13,9 @@ Metrics come from ir-measures (names as it writes them: `nDCG@10`, `RR@10`, `R@1
   groups line up across systems); a language a grouping cannot place is in group "unknown",
   never dropped. `language_groups[grouping][language]` says which group each language is in.
 - `seen_unseen` is `groups["pretraining"]`, kept under its old name for existing readers.
+- sizes, so every table can state them: `n_queries` (the queries scored), `pool_size` (the
+  documents of the task's corpus, every pool together) and `pool_sizes[lang]` (the documents a
+  query of that language searches: its pool, e.g. one TyDi language's paragraphs).
 
 Hybrid runs (`hybrid_run`) re-implement ranx's two fusions in plain Python because importing
 ranx compiles numba kernels for 15-100 s on the 2-core machine; tests/test_evaluate.py checks
@@ -62,6 +65,10 @@ class Result:
     encoder_family: str | None = None
     groups: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     language_groups: dict[str, dict[str, str]] = field(default_factory=dict)
+    # None in metrics written before sizes were recorded.
+    n_queries: int | None = None
+    pool_size: int | None = None
+    pool_sizes: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -108,7 +115,14 @@ def evaluate_run(run: Run, task, measures: list[str] | None = None,
             for lang, label in language_groups["pretraining"].items()}
     return Result(task.name, names, per_query, {q: task.query_lang[q] for q in qids},
                   per_language, {lang: len(qs) for lang, qs in langs.items()}, macro, seen,
-                  groups["pretraining"], family, groups, language_groups)
+                  groups["pretraining"], family, groups, language_groups, len(qids),
+                  len(task.corpus), _pool_sizes(task, langs))
+
+
+def _pool_sizes(task, langs: dict[str, list[str]]) -> dict[str, int]:
+    """language -> documents its queries search (the largest pool when they differ)."""
+    searched = {q: len(dids) for qs, dids in task.pools().values() for q in qs}
+    return {lang: max(searched.get(q, 0) for q in qs) for lang, qs in sorted(langs.items())}
 
 
 def _group_macros(per_language: dict[str, dict[str, float]], labels: dict[str, str],

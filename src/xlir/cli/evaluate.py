@@ -18,8 +18,9 @@ def add_task_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--languages", default=None,
                         help="comma-separated query languages to keep (default: all)")
     parser.add_argument("--no-titles", action="store_true",
-                        help="passages as their text alone, titles dropped (default: "
-                        "'{title} {text}' for dense encoders; BM25 reads the text alone anyway)")
+                        help="passages as their text alone, titles dropped, for every system "
+                        "(default: '{title} {text}' for dense encoders and BM25 alike; with "
+                        "--bm25 this is the published AfriQA lexical baseline's setting)")
 
 
 def add_encoder_args(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +53,9 @@ def register(subparsers) -> None:
     system = parser.add_mutually_exclusive_group(required=True)
     system.add_argument("--run", type=Path, help="a TREC run file")
     system.add_argument("--model", help="encoder folder or name ('default' = packaged e5-small)")
-    system.add_argument("--bm25", action="store_true", help="BM25 baseline")
+    system.add_argument("--bm25", action="store_true",
+                        help="BM25 baseline over '{title} {text}' (the text alone with "
+                        "--no-titles)")
     add_encoder_args(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cache", type=Path, default=None,
