@@ -146,12 +146,56 @@ def test_user_bitext(tmp_path):
     assert back.meta["query_text_lang"] == "eng_Latn"
 
 
-@pytest.mark.parametrize("hau, eng, message", [
-    ("a\nb\n", "a\n", "2 lines, but .* has 1: not line-aligned"),
-    ("a\n\nb\n", "a\nb\nc\n", "empty text"),
+def _bitext_files(folder, hau="Kano birni ne\nIna ruwa\n", eng="Kano is a city\nWhere is water\n"):
+    (folder / "hau.txt").write_text(hau)
+    (folder / "eng.txt").write_text(eng)
+    return folder / "hau.txt", folder / "eng.txt"
+
+
+def test_bitext_task_by_name_is_the_library_task(tmp_path):
+    # The name the CLI's --task and a study's task list give: the study config works for free.
+    hau, eng = _bitext_files(tmp_path)
+    name = f"bitext:{hau},{eng},ha,en"
+    assert load_task(name) == load_bitext_task(hau, eng, "ha", "en")
+    back = load_task(name, "dev", direction="tgt2src")
+    assert back == load_bitext_task(hau, eng, "ha", "en", "tgt2src", split="dev")
+    assert back.split == "dev" and back.primary_measure == "Success@1"
+    assert load_task(f"bitext: {hau} , {eng} , hau , eng", languages=["hau"]).languages == [
+        "hau_Latn"]
+    with pytest.raises(XlirError, match=r"has no queries in \['yor_Latn'\]"):
+        load_task(name, languages=["yo"])
+    with pytest.raises(XlirError, match="takes no option language"):
+        load_task(name, language="hau")
+
+
+@pytest.mark.parametrize("hau, eng, where, message", [
+    # the longer file is named, at its first line the other file lacks
+    ("a\nb\n", "a\n", "hau.txt, line 2",
+     "eng.txt ends at line 1, this file has 2 lines: not line-aligned"),
+    ("a\n", "a\nb\nc\n", "eng.txt, line 2",
+     "hau.txt ends at line 1, this file has 3 lines: not line-aligned"),
+    ("a\n\nb\n", "a\nb\nc\n", "hau.txt, line 2", "empty text"),
+    ("a\n", "", "eng.txt", "empty file"),
+    ("a\n", b"\xff\n", "eng.txt, line 1", "not UTF-8"),
 ])
-def test_user_bitext_errors(tmp_path, hau, eng, message):
+def test_user_bitext_errors(tmp_path, hau, eng, where, message):
     (tmp_path / "hau.txt").write_text(hau)
-    (tmp_path / "eng.txt").write_text(eng)
-    with pytest.raises(InputError, match=message):
-        load_bitext_task(tmp_path / "hau.txt", tmp_path / "eng.txt", "ha", "en")
+    getattr(tmp_path / "eng.txt", "write_bytes" if isinstance(eng, bytes) else "write_text")(eng)
+    for load in (lambda: load_bitext_task(tmp_path / "hau.txt", tmp_path / "eng.txt", "ha", "en"),
+                 lambda: load_task(f"bitext:{tmp_path / 'hau.txt'},{tmp_path / 'eng.txt'},ha,en")):
+        with pytest.raises(InputError, match=message) as e:
+            load()
+        assert where in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bitext_name_errors(tmp_path):
+    hau, eng = _bitext_files(tmp_path)
+    with pytest.raises(InputError, match="nope.txt: file not found"):
+        load_task(f"bitext:{tmp_path / 'nope.txt'},{eng},hau,eng")
+    with pytest.raises(XlirError, match="SRC_LANG: unknown language code 'xx'"):
+        load_task(f"bitext:{hau},{eng},xx,eng")
+    with pytest.raises(XlirError, match="TGT_LANG: unknown language code 'english'"):
+        load_task(f"bitext:{hau},{eng},hau,english")
+    for bad in (f"bitext:{hau},{eng},hau", f"bitext:{hau},,hau,eng", "bitext:"):
+        with pytest.raises(XlirError, match="expected bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG"):
+            load_task(bad)

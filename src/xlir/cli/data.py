@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 
-TASKS_HELP = ("afriqa, afriqa-translate, tydi-mono, amqa, flores-x2en, flores-en2x, or a BEIR "
-              "folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)")
+TASKS_HELP = ("afriqa, afriqa-translate, tydi-mono, amqa, flores-x2en, flores-en2x, a BEIR "
+              "folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv), or line-aligned parallel "
+              "text: bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG")
 
 
 def register(subparsers) -> None:
@@ -79,8 +80,9 @@ def _task_args(parser: argparse.ArgumentParser, positional: bool = False) -> Non
     parser.add_argument("--languages", default=None, metavar="L1,L2",
                         help="comma-separated language codes (any form: ha, hau, hau_Latn)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="task option, e.g. direction=en2x (flores-bitext) or "
-                        "language=hau_Latn (BEIR folder without lang fields)")
+                        help="task option, e.g. direction=en2x (flores-bitext), "
+                        "direction=tgt2src (bitext:...) or language=hau_Latn (BEIR folder "
+                        "without lang fields)")
 
 
 def _load(args: argparse.Namespace):

@@ -5,6 +5,7 @@
     load_task("tydi-mono", "dev")          question -> paragraphs of its own language
     load_task("amqa", "test")              Amharic question -> paragraph
     load_task("flores-x2en" | "flores-en2x" | "flores-bitext", ...)   see `bitext.py`
+    load_task("bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG")              a user's parallel text
     load_task("/path/to/beir-folder", "test")                          see `beir.py`
     load_pairs("tydi-en" | "tydi-ko" | "tydi-sw" | "afriqa-en" | "afriqa-native", "train")
 
@@ -45,10 +46,12 @@ def doc_id(prefix: str, text: str) -> str:
 
 def load_task(name: str, split: str = "test", languages: list[str] | None = None,
               **options) -> Task:
-    """The retrieval task `name` (a built-in name or a BEIR folder path) for `split`,
+    """The retrieval task `name` (a built-in name, a BEIR folder path, or
+    `bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG` for line-aligned parallel files) for `split`,
     restricted to queries in `languages` (any code form, a list or "ha,yo"; default: the
-    task's own set). `options`: `direction` for flores-bitext, `language` (the default for
-    items without "lang") for a BEIR folder."""
+    task's own set). `options`: `direction` for flores-bitext ("x2en" / "en2x") and bitext
+    files ("src2tgt" / "tgt2src"), `language` (the default for items without "lang") for a
+    BEIR folder."""
     if isinstance(languages, str):
         languages = [c for c in languages.split(",") if c.strip()]
     languages = list(languages) if languages else None
@@ -66,6 +69,11 @@ def load_task(name: str, split: str = "test", languages: list[str] | None = None
 
         _no_options(name, options, allowed=("direction",))
         return flores_task(name, split, languages, **options)
+    elif name.startswith("bitext:"):
+        from xlir.data.bitext import bitext_spec_task
+
+        _no_options(name, options, allowed=("direction",))
+        task = bitext_spec_task(name, split, **options)
     elif Path(name).is_dir():
         from xlir.data.beir import beir_task
 
@@ -74,7 +82,8 @@ def load_task(name: str, split: str = "test", languages: list[str] | None = None
     else:
         raise XlirError(f"unknown task '{name}': built-in tasks are afriqa, afriqa-translate, "
                         "tydi-mono, amqa, flores-x2en, flores-en2x, flores-bitext; or give a "
-                        "BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)")
+                        "BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) or "
+                        "parallel text as bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG")
     return task if languages is None else _restrict(task, languages)
 
 
