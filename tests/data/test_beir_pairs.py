@@ -22,9 +22,10 @@ def _beir(root):
 
 
 def test_pairs_from_a_beir_folder_keep_positive_judgments_only(tmp_path):
-    pairs = load_pairs(str(_beir(tmp_path / "b")), "train")
+    folder = str(_beir(tmp_path / "b"))
+    pairs = load_pairs(folder, "train")
     assert pairs == [{"qid": "q1", "query": "ina Kano", "query_lang": "hau_Latn", "doc_id": "d1",
-                      "title": "Kano", "text": "Kano birni ne"}]
+                      "title": "Kano", "text": "Kano birni ne", "source": folder}]
 
 
 def test_missing_split_is_a_clear_error(tmp_path):

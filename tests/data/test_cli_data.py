@@ -85,4 +85,15 @@ def test_show_and_leakage_on_real_data(mirror, capsys):
     assert "afriqa (test): 553 queries, 6151 documents, primary measure RR@10" in out
     assert main(["data", "leakage", "--train", "tydi-en", "--task", "afriqa", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["identical_passages"] == 0 and report["shared_titles"] == 176
+    near = report["near"][0]
+    assert near["identical_passages"] == 0 and near["shared_titles"] == 176
+    assert not any(r["eval_queries"] for r in report["counts"])  # TyDi-en: no exact overlap
+    assert main(["data", "leakage", "--train", "afriqa-native", "--task", "afriqa",
+                 "--languages", "hau"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    # 26 of the 300 hau test questions have a gold passage that 27 train pairs (of any
+    # language) have as theirs; by text one more (case and spacing normalised).
+    assert ["afriqa-native", "afriqa/test", "hau_Latn", "passage_id", "27", "26", "/", "300",
+            "(8.7%)"] in lines
+    assert ["afriqa-native", "afriqa/test", "hau_Latn", "passage_text", "28", "27", "/", "300",
+            "(9.0%)"] in lines

@@ -110,7 +110,8 @@ def test_pairs(mirror):
     en = load_pairs("afriqa-en", "train")
     native = load_pairs("afriqa-native", "dev")
     assert len(en) == 2092 and len(native) == 1855
-    assert set(en[0]) == {"qid", "query", "query_lang", "doc_id", "title", "text"}
+    assert set(en[0]) == {"qid", "query", "query_lang", "doc_id", "title", "text", "source"}
+    assert {p["source"] for p in en} == {"afriqa-en"}
     assert {p["query_lang"] for p in en} == {"eng_Latn"}
     assert Counter(p["query_lang"] for p in native) == AFRIQA["dev"]
     corpus = load_task("afriqa", "test").corpus

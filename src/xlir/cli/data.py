@@ -55,26 +55,38 @@ def register(subparsers) -> None:
     fert.set_defaults(func=run_fertility)
 
     leak = actions.add_parser(
-        "leakage", help="training passages or questions that also occur in an evaluation task",
-        description="Compare the training pairs TRAIN with TASK: passages identical up to "
-        "whitespace, near-identical passages (character 5-gram Jaccard >= threshold after "
-        "normalising case and punctuation), identical questions, and shared titles.")
-    leak.add_argument("--train", required=True, metavar="TRAIN",
-                      help="tydi-en, tydi-ko, tydi-sw, afriqa-en, afriqa-native")
+        "leakage", help="training questions or passages that an evaluated split also judges",
+        description="Compare training pairs with evaluated splits. Exact, per source, split, "
+        "language and kind: training questions equal to a judged question (case and "
+        "punctuation normalised), training passages that are a judged passage by doc id or by "
+        "text (NFKC, case-folded, whitespace collapsed). Near, per source and split: passages "
+        "at character 5-gram Jaccard >= threshold, and shared titles. --study checks every "
+        "training source of a study config against every task it evaluates, reduced as the "
+        "study reduces them; otherwise give --train and --task.",
+        epilog="examples: xlir data leakage --study configs/quick.yaml\n"
+        "          xlir data leakage --train afriqa-native,tydi-sw --task afriqa",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    leak.add_argument("--study", metavar="CONFIG", default=None,
+                      help="a study config: its dense training sources (train.train of every "
+                      "tuned method) and xQG generator sources against its tasks")
+    leak.add_argument("--train", default=None, metavar="SOURCES",
+                      help="comma-separated training sources: tydi-en, tydi-ko, tydi-sw, "
+                      "afriqa-en, afriqa-native, or a BEIR folder")
     leak.add_argument("--train-split", default="train", choices=["train", "dev"],
-                      help="split of the training pairs (default train)")
-    _task_args(leak)
+                      help="split of the --train pairs (default train)")
+    _task_args(leak, required=False)
     leak.add_argument("--threshold", type=float, default=0.9,
                       help="Jaccard threshold for near-identical passages (default 0.9)")
     leak.add_argument("--json", action="store_true", help="print the full JSON report")
     leak.set_defaults(func=run_leakage)
 
 
-def _task_args(parser: argparse.ArgumentParser, positional: bool = False) -> None:
+def _task_args(parser: argparse.ArgumentParser, positional: bool = False,
+               required: bool = True) -> None:
     if positional:
         parser.add_argument("task", metavar="TASK", help=TASKS_HELP)
     else:
-        parser.add_argument("--task", required=True, metavar="TASK", help=TASKS_HELP)
+        parser.add_argument("--task", required=required, metavar="TASK", help=TASKS_HELP)
     parser.add_argument("--split", default=None,
                         help="split (default test; for tydi-mono, test is TyDi's dev split)")
     parser.add_argument("--languages", default=None, metavar="L1,L2",
@@ -179,19 +191,99 @@ def run_fertility(args: argparse.Namespace) -> int:
 
 
 def run_leakage(args: argparse.Namespace) -> int:
-    from xlir.data.checks import leakage
+    from xlir.data.checks import leak_counts, leakage
+    from xlir.errors import XlirError
+
+    own = [f"--{name}" for name in ("train", "task", "split", "languages", "option")
+           if getattr(args, name)]
+    if args.study and own:
+        raise XlirError(f"--study takes its sources and tasks from the config; drop "
+                        f"{', '.join(own)}")
+    if args.study:
+        from xlir.study import load_study_config
+
+        config = load_study_config(args.study)
+        sources, tasks = _study_sources(config), _study_tasks(config)
+    elif not (args.train and args.task):
+        raise XlirError("--train and --task go together (or give --study CONFIG)")
+    else:
+        sources = _load_sources(args.train.split(","), args.train_split)
+        task = _load(args)
+        tasks = {f"{task.name}/{task.split}": task}
+    rows = leak_counts(sources, tasks)
+    near = [{"source": name, "split": label, **leakage(pairs, task, threshold=args.threshold)}
+            for name, pairs in sources.items() for label, task in tasks.items()]
+    if args.json:
+        print(json.dumps({"counts": rows, "near": near}, indent=2, ensure_ascii=False))
+        return 0
+    print(format_leak_counts(rows))
+    print(f"\nnear duplicates (character 5-gram Jaccard >= {args.threshold}):")
+    for r in near:
+        print(f"  {r['source']} vs {r['split']}: {r['train_passages']} training passages, "
+              f"{r['identical_passages']} identical and {r['near_identical_passages']} "
+              f"near-identical to a document ({r['judged_documents_hit']} judged), "
+              f"{r['shared_titles']} shared titles")
+        for kind, examples in r["examples"].items():
+            for ex in examples:
+                print(f"    e.g. {kind}: {json.dumps(ex, ensure_ascii=False)[:160]}")
+    return 0
+
+
+def format_leak_counts(rows: list[dict]) -> str:
+    """The rows of `checks.leak_counts` that found something, then each source-split pair
+    that found nothing."""
+    head = (f"{'source':<16} {'split':<24} {'language':<10} {'kind':<13} {'train pairs':>11} "
+            f"{'evaluated queries':>22}")
+    lines = ["exact leakage: training pairs vs what each evaluated split judges", head,
+             "-" * len(head)]
+    clean = []
+    for source, split in dict.fromkeys((r["source"], r["split"]) for r in rows):
+        hits = [r for r in rows if (r["source"], r["split"]) == (source, split)
+                and r["eval_queries"]]
+        if not hits:
+            clean.append(f"{source} vs {split}")
+        for r in hits:
+            share = f"{r['eval_queries']} / {r['of']} ({100 * r['eval_queries'] / r['of']:.1f}%)"
+            lines.append(f"{source:<16} {split:<24} {r['language']:<10} {r['kind']:<13} "
+                         f"{r['train_pairs']:>11} {share:>22}")
+    if clean:
+        lines.append("no exact overlap: " + "; ".join(clean))
+    return "\n".join(lines)
+
+
+def _load_sources(names: list[str], split: str) -> dict[str, list[dict]]:
     from xlir.data.tasks import load_pairs
 
-    task = _load(args)
-    report = leakage(load_pairs(args.train, args.train_split), task, threshold=args.threshold)
-    if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-        return 0
-    print(f"{args.train} ({args.train_split}) vs {task.name} ({task.split}):")
-    for key, value in report.items():
-        if key != "examples":
-            print(f"  {key:<24} {value}")
-    for kind, examples in report["examples"].items():
-        for ex in examples:
-            print(f"  e.g. {kind}: {json.dumps(ex, ensure_ascii=False)[:160]}")
-    return 0
+    return {name if split == "train" else f"{name}/{split}": load_pairs(name, split)
+            for name in (n.strip() for n in names) if name}
+
+
+def _study_sources(config) -> dict[str, list[dict]]:
+    """The pairs every training stage of the study reads: each tuned method's train.train
+    sources (train split) and, with xQG on, the generator's sources and split."""
+    from xlir.config import from_dict
+    from xlir.qgen_train import QGenTrainConfig
+    from xlir.study import Study
+
+    study = Study(config, out="/nonexistent/not-written")  # a Study writes only when run
+    dense = [name for system in study.systems() if study.system_specs[system][0].name != "frozen"
+             for name in study.train_config(system).train]
+    sources = _load_sources(list(dict.fromkeys(dense)), "train")
+    if config.xqg.enabled:
+        qgen = from_dict(QGenTrainConfig, dict(config.xqg.train))
+        for split in qgen.split.split("+"):
+            sources.update(_load_sources(qgen.sources, split))
+    return sources
+
+
+def _study_tasks(config) -> dict:
+    """label/split -> the task as the study evaluates it (sampled with the study's seed)."""
+    from xlir.data.tasks import load_task
+
+    tasks = {}
+    for spec in config.tasks:
+        task = load_task(spec.name, split=spec.split, languages=spec.languages, **spec.options)
+        if spec.max_queries_per_language is not None or spec.distractors is not None:
+            task = task.sample(spec.max_queries_per_language, spec.distractors, config.seed)
+        tasks[f"{spec.label}/{spec.split}"] = task
+    return tasks

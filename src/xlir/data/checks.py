@@ -1,30 +1,45 @@
 """Checks to run before trusting numbers: tokenizer fertility per language, and leakage
-between training pairs and an evaluation task.
+between training pairs and the evaluated splits.
 
 Fertility: pieces per whitespace word and the rate of unknown pieces; a language the
 tokenizer splits character by character (Yoruba in XLM-R's vocabulary) shows up here.
 
-Leakage: a training passage that is also an evaluation document (identical up to whitespace),
-or nearly so (Jaccard of the character 5-gram sets of the normalised texts >= `threshold`;
-normalised: NFKC, case-folded, runs of non-word characters -> one space), and training
-questions identical to evaluation questions (normalised). Near duplicates are only compared
-among candidates: documents sharing the normalised title, or a MinHash LSH band (which two
-texts at Jaccard 0.9 share with near certainty), so the check stays fast on real sizes.
+Leakage, exact (`leak_counts`, `drop_leaked`): a training pair leaks into an evaluated split
+when its question is one of the split's judged questions (`normalise`d), or its passage is one
+the split judges, by doc id or by text (`text_key`: NFKC, case-folded, whitespace collapsed).
+Only judged passages count: AfriQA's pool holds the passages of every split, so a training
+passage is always somewhere in the test pool, and only a judged one gives away an answer.
+`leak_counts` counts each kind per training source, split and language; `drop_leaked` returns
+the pairs that leak nothing, with counts, so training never sees what an evaluated split judges
+(research-design.md, "Selection rules").
 
-This module reports; it removes nothing.
+Leakage, near (`leakage`): a training passage that is also an evaluation document (identical
+up to whitespace), or nearly so (Jaccard of the character 5-gram sets of the normalised texts
+>= `threshold`; normalised: NFKC, case-folded, runs of non-word characters -> one space), and
+training questions identical to evaluation questions (normalised). Near duplicates are only
+compared among candidates: documents sharing the normalised title, or a MinHash LSH band
+(which two texts at Jaccard 0.9 share with near certainty), so the check stays fast on real
+sizes. It reports; near duplicates are not dropped.
+
+Nothing here changes its inputs.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from xlir.data.task import Task
 
+log = logging.getLogger(__name__)
+
 _NON_WORD = re.compile(r"[\W_]+")
+LEAK_KINDS = ("question", "passage_id", "passage_text")
 
 
 def fertility(tokenizer, texts_by_lang: dict[str, list[str]]) -> dict[str, dict]:
@@ -149,3 +164,111 @@ def leakage(train_pairs: list[dict], task: Task, threshold: float = 0.9,
             "examples": {"identical_passages": identical[:max_examples],
                          "near_identical_passages": near[:max_examples],
                          "identical_questions": same_q[:max_examples]}}
+
+
+# --- exact leakage between training sources and evaluated splits ---------------------------
+
+
+def text_key(text: str) -> str:
+    """A passage's text for comparison: NFKC, case-folded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _pair_keys(pair: dict) -> dict[str, str | None]:
+    """kind -> the key a training pair is compared by (None: the pair has no doc id)."""
+    return {"question": normalise(pair["query"]), "passage_id": pair.get("doc_id"),
+            "passage_text": text_key(pair["text"])}
+
+
+def judged_items(task: Task) -> dict[str, dict[str, dict[str, frozenset[str]]]]:
+    """kind -> language -> {query id: keys} of what `task` judges, per language its queries
+    are reported under: each judged query's question ("question") and the passages judged
+    relevant for it, by id ("passage_id") and by text ("passage_text")."""
+    out: dict[str, dict[str, dict[str, frozenset[str]]]] = {kind: {} for kind in LEAK_KINDS}
+    for qid, rels in task.qrels.items():
+        docs = [d for d, grade in rels.items() if grade > 0]
+        if not docs or qid not in task.queries:
+            continue
+        lang = task.query_lang[qid]
+        keys = {"question": {normalise(task.queries[qid])}, "passage_id": set(docs),
+                "passage_text": {text_key(task.corpus[d]["text"]) for d in docs
+                                 if d in task.corpus}}
+        for kind in LEAK_KINDS:
+            out[kind].setdefault(lang, {})[qid] = frozenset(keys[kind])
+    return out
+
+
+def _labelled(tasks) -> dict[str, Task]:
+    """A Task, Tasks, or {label: Task} -> {label: Task}; labels default to "name/split"."""
+    if isinstance(tasks, Task):
+        tasks = [tasks]
+    if isinstance(tasks, Mapping):
+        return dict(tasks)
+    out: dict[str, Task] = {}
+    for task in tasks:
+        label, n = f"{task.name}/{task.split}", 2
+        while label in out:
+            label, n = f"{task.name}/{task.split}#{n}", n + 1
+        out[label] = task
+    return out
+
+
+def leak_counts(sources: Mapping[str, list[dict]], tasks: Mapping[str, Task] | Iterable[Task]
+                ) -> list[dict]:
+    """One row per training source, evaluated split, language (of the split's queries) and
+    kind: {source, split, language, kind, eval_queries (the language's judged queries whose
+    question, or one of whose judged passages, occurs in the source), of (the language's judged
+    queries), train_pairs (the source's pairs that carry one of those questions or passages)}."""
+    keyed = {name: [_pair_keys(p) for p in pairs] for name, pairs in sources.items()}
+    present = {name: {kind: {k[kind] for k in keys} - {None} for kind in LEAK_KINDS}
+               for name, keys in keyed.items()}
+    rows = []
+    for label, task in _labelled(tasks).items():
+        items = judged_items(task)
+        for name, keys in keyed.items():
+            for lang in sorted(items["question"]):
+                for kind in LEAK_KINDS:
+                    wanted = items[kind][lang]
+                    hits = [judged & present[name][kind] for judged in wanted.values()]
+                    shared = set().union(*hits)
+                    rows.append({"source": name, "split": label, "language": lang,
+                                 "kind": kind, "eval_queries": sum(map(bool, hits)),
+                                 "of": len(wanted),
+                                 "train_pairs": sum(k[kind] in shared for k in keys)})
+    return rows
+
+
+def drop_leaked(pairs: list[dict], evaluated_tasks: Mapping[str, Task] | Iterable[Task] | Task
+                ) -> tuple[list[dict], dict[str, dict[str, dict[str, int]]]]:
+    """(the pairs that leak into none of `evaluated_tasks`, counts). A pair leaks when its
+    question is a judged question of an evaluated split or its passage a judged passage of one
+    (by doc id or by `text_key`), in any language. counts[source][query_lang] = {pairs,
+    dropped, question, passage_id, passage_text} (a dropped pair can match several kinds);
+    the source is the pair's "source" (set by `load_pairs`), else "pairs". Each source that
+    loses pairs is logged as a warning."""
+    banned: dict[str, set[str]] = {kind: set() for kind in LEAK_KINDS}
+    for task in _labelled(evaluated_tasks).values():
+        for kind, by_lang in judged_items(task).items():
+            for items in by_lang.values():
+                banned[kind].update(*items.values())
+    kept, counts = [], {}
+    for pair in pairs:
+        keys = _pair_keys(pair)
+        kinds = [kind for kind in LEAK_KINDS
+                 if keys[kind] is not None and keys[kind] in banned[kind]]
+        row = counts.setdefault(pair.get("source", "pairs"), {}).setdefault(
+            pair["query_lang"], {"pairs": 0, "dropped": 0, **{kind: 0 for kind in LEAK_KINDS}})
+        row["pairs"] += 1
+        row["dropped"] += bool(kinds)
+        for kind in kinds:
+            row[kind] += 1
+        if not kinds:
+            kept.append(pair)
+    for source, by_lang in counts.items():
+        dropped = {lang: r["dropped"] for lang, r in sorted(by_lang.items()) if r["dropped"]}
+        if dropped:
+            log.warning("dropped %d of %d %s training pair(s) that an evaluated split judges "
+                        "(question or passage): %s", sum(dropped.values()),
+                        sum(r["pairs"] for r in by_lang.values()), source,
+                        ", ".join(f"{lang} {n}" for lang, n in dropped.items()))
+    return kept, counts

@@ -280,13 +280,18 @@ PAIR_SETS = {"tydi-en": "eng_Latn", "tydi-ko": "kor_Hang", "tydi-sw": "swh_Latn"
 
 
 def load_pairs(name: str, split: str = "train") -> list[dict]:
-    """(query, gold passage) pairs {qid, query, query_lang, doc_id, title, text} of `name` for
-    `split` ("train" or "dev"). afriqa-en: AfriQA questions' human English translations
-    (query_lang eng_Latn); afriqa-native: the questions in their own language (the
+    """(query, gold passage) pairs {qid, query, query_lang, doc_id, title, text, source} of
+    `name` for `split` ("train" or "dev"). afriqa-en: AfriQA questions' human English
+    translations (query_lang eng_Latn); afriqa-native: the questions in their own language (the
     query-generation training data). `doc_id` is the passage's id in the matching task, so
-    pairs and tasks can be checked for overlap; `query_lang` is the language of the text.
+    pairs and tasks can be checked for overlap (`checks.drop_leaked`); `query_lang` is the
+    language of the text; `source` is `name`, so pairs of several sources can be counted apart.
     A BEIR folder path gives one pair per positive judgment of qrels/<split>.tsv, so a user's
     own training data needs no code."""
+    return [{**pair, "source": str(name)} for pair in _pairs(name, split)]
+
+
+def _pairs(name: str, split: str) -> list[dict]:
     if Path(name).is_dir():
         return beir_pairs(name, split)
     if name not in PAIR_SETS:
