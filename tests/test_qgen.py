@@ -225,11 +225,15 @@ def test_train_refuses_test_split_and_leaked_questions():
                     {"q1": query}, {"q1": {"x": 1}}, {"q1": "eng_Latn"}, {"x": "hau_Latn"})
 
     kept, report = check_leakage(PAIRS, task("  Who wrote the BOOK "))
-    assert [p["query"] for p in kept] == [p["query"] for p in PAIRS
-                                          if p["query"] != "who wrote the book"]
+    # Its question is judged (up to case and spaces), and so is the Kano pair's passage.
+    assert [p["query"] for p in kept] == ["what is the capital of Kenya", "Ilu Eko wa ni"]
     assert report["dropped_questions"] == 1 and report["identical_questions"] == 1
     kept, report = check_leakage(PAIRS, task("who wrote the poem"))
-    assert kept == PAIRS and report["identical_passages"] == 1 and report["dropped_questions"] == 0
+    # The question is new, but the pair's passage is the one the task judges: dropped too.
+    assert [p["text"] for p in kept] == [p["text"] for p in PAIRS
+                                         if p["text"] != "Kano birni ne a Najeriya"]
+    assert report["identical_passages"] == 1 and report["dropped_questions"] == 0
+    assert report["dropped_pairs"] == len(PAIRS) - len(kept) > 0
 
 
 @pytest.mark.real

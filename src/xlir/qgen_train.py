@@ -71,11 +71,18 @@ class QGenTrainConfig:
             raise ConfigError("epochs must be > 0 (or set steps)")
 
 
-def training_pairs(cfg: QGenTrainConfig) -> list[dict]:
-    """Pairs {query, query_lang, title, text} from `cfg.sources`, capped per language."""
+def training_pairs(cfg: QGenTrainConfig, evaluated=None) -> tuple[list[dict], dict]:
+    """(pairs {query, query_lang, title, text} from `cfg.sources`, capped per language,
+    leakage counts). With `evaluated` (a Task, or tasks by label) every pair whose question or
+    passage an evaluated split judges is dropped first (xlir.data.checks.drop_leaked), before
+    the cap, so the cap still fills; the counts are drop_leaked's ({} without `evaluated`)."""
+    from xlir.data.checks import drop_leaked
     from xlir.data.tasks import load_pairs
 
     pairs = [p for s in cfg.sources for p in load_pairs(s, cfg.split)]
+    counts: dict = {}
+    if evaluated is not None:
+        pairs, counts = drop_leaked(pairs, evaluated)
     if cfg.languages:
         pairs = [p for p in pairs if p["query_lang"] in set(cfg.languages)]
     if cfg.max_pairs_per_language:
@@ -84,23 +91,23 @@ def training_pairs(cfg: QGenTrainConfig) -> list[dict]:
             by_lang.setdefault(p["query_lang"], []).append(p)
         pairs = [p for rows in by_lang.values()
                  for p in rng.sample(rows, min(len(rows), cfg.max_pairs_per_language))]
-    return pairs
+    return pairs, counts
 
 
 def check_leakage(pairs: list[dict], task) -> tuple[list[dict], dict]:
-    """xlir.data.checks.leakage of `pairs` against the evaluation task -> (pairs without any
-    whose question is an evaluation query, the report + `dropped_questions`). Upstream AfriQA
-    repeats some questions across splits, so those are dropped, not fatal. Shared passages
-    are reported, not dropped: AfriQA's passage pool is common to all splits."""
-    from xlir.data.checks import leakage, normalise
+    """(pairs that `task` does not judge, report): a pair is dropped when its question is one
+    of the task's judged questions or its passage one of its judged passages, by id or by
+    normalised text (xlir.data.checks.drop_leaked). The report is xlir.data.checks.leakage's
+    overlap counts (near-duplicates are reported, not dropped) plus `dropped_pairs` and
+    `dropped_questions`. Upstream AfriQA repeats questions and passages across splits, so
+    overlaps are dropped, not fatal."""
+    from xlir.data.checks import drop_leaked, leakage
 
     report = leakage(pairs, task)
-    evaluation = {normalise(q) for q in task.queries.values()}
-    kept = [p for p in pairs if normalise(p["query"]) not in evaluation]
-    report["dropped_questions"] = len(pairs) - len(kept)
-    if report["dropped_questions"]:
-        log.warning("dropped %d training pair(s) whose question is a %s %s query",
-                    report["dropped_questions"], task.name, task.split)
+    kept, counts = drop_leaked(pairs, task)
+    report["dropped_pairs"] = len(pairs) - len(kept)
+    report["dropped_questions"] = sum(r["question"] for by_lang in counts.values()
+                                      for r in by_lang.values())
     return kept, report
 
 

@@ -322,7 +322,9 @@ class Study:
             return self.progress("train", system, skipped=True)  # frozen: nothing to train
         from xlir.train import train
 
-        train(self.train_config(system), out)
+        # Never train on a question or passage that an evaluated split judges.
+        train(self.train_config(system), out,
+              evaluated_tasks={spec.label: self.task(spec) for spec in self.config.tasks})
         self.progress("train", system, skipped=False)
 
     def train_config(self, system: str):

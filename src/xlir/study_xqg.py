@@ -44,9 +44,12 @@ def _train_generator(study, run_dir: Path, task) -> Path:
     tcfg = from_dict(QGenTrainConfig, data)
     done = (run_dir / MANIFEST).is_file() and storage.read_json(run_dir / MANIFEST).get("complete")
     if not done:
-        # Never train on the questions we evaluate on; shared passages are reported.
-        pairs, report = check_leakage(training_pairs(tcfg), task)
-        storage.write_json(run_dir.parent / "leakage.json", report)
+        # Never train on a question or passage that any evaluated split judges.
+        evaluated = {s.label: study.task(s) for s in study.config.tasks}
+        pairs, dropped = training_pairs(tcfg, evaluated)
+        _, report = check_leakage(pairs, task)  # what still overlaps the xQG pool (near dups)
+        storage.write_json(run_dir.parent / "leakage.json",
+                           {**report, "dropped_before_capping": dropped})
         train_generator(pairs, tcfg, run_dir)
     study.progress("qgen-train", "generator", skipped=done)
     return run_dir

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xlir.data.checks import drop_leaked
 from xlir.encoder import passage_text  # train on the text the encoder encodes at inference
 from xlir.errors import ConfigError, InputError
 from xlir.storage import read_json, write_json
@@ -117,11 +118,13 @@ def is_complete(run_dir: str | Path) -> bool:
 
 
 def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | None = None,
-          dev_pairs: list[dict] | None = None) -> dict:
+          dev_pairs: list[dict] | None = None, evaluated_tasks=None) -> dict:
     """Train `config` into `run_dir`; returns the manifest (run summary). Skips a complete run.
 
     train_pairs / dev_pairs (dicts with query, doc_id, title, text) replace the named sources;
-    tests pass them directly.
+    tests pass them directly. `evaluated_tasks` (tasks by label): training pairs whose question
+    or passage one of them judges are dropped before the cap (xlir.data.checks.drop_leaked);
+    the counts go into the manifest as `leakage`.
     """
     from xlir import tuning
 
@@ -139,6 +142,9 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     write_json(run_dir / "train_config.json", config.to_dict())
     st = _load_model(base, config)
     pairs = train_pairs if train_pairs is not None else _load_sources(config.train, "train")
+    leakage = {}
+    if evaluated_tasks:
+        pairs, leakage = drop_leaked(pairs, evaluated_tasks)
     if dev_pairs is None and config.dev:
         dev_pairs = _load_sources([config.dev], "dev")
     pairs = _shuffle_cap(pairs, config.max_pairs, config.seed)
@@ -158,7 +164,7 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     if not config.keep_checkpoints:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     extra = {"dev_metrics": dev_metrics, "eval_metric": config.eval_metric,
-             "train_pairs": len(pairs),
+             "train_pairs": len(pairs), "leakage": leakage,
              "wall_time_s": round(time.perf_counter() - start, 3),
              "train_samples_per_second": train_metrics.get("train_samples_per_second"),
              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}

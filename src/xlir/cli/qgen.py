@@ -56,12 +56,13 @@ def run_train(args) -> int:
 
     raw = merge(load_yaml(args.config) if args.config else {}, parse_overrides(args.overrides))
     cfg = from_dict(QGenTrainConfig, raw)
-    pairs = read_pairs_jsonl(args.pairs) if args.pairs else training_pairs(cfg)
-    leakage = None
-    if cfg.eval_task:
-        from xlir.data.tasks import load_task
+    from xlir.data.tasks import load_task
 
-        pairs, leakage = check_leakage(pairs, load_task(cfg.eval_task, "test"))  # first
+    evaluated = load_task(cfg.eval_task, "test") if cfg.eval_task else None
+    pairs = read_pairs_jsonl(args.pairs) if args.pairs else training_pairs(cfg, evaluated)[0]
+    leakage = None
+    if evaluated is not None:
+        pairs, leakage = check_leakage(pairs, evaluated)
         print(f"leakage vs {cfg.eval_task} test: " + ", ".join(
             f"{k} {v}" for k, v in leakage.items() if k != "examples"))
     print(f"{len(pairs)} training pairs")
