@@ -29,8 +29,8 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
     """How a dense encoder runs: its max length and the arithmetic it encodes in."""
     parser.add_argument("--max-length", type=int, default=None, help="encoder max tokens")
     parser.add_argument("--precision", choices=["bf16", "fp32", "int8"], default="bf16",
-                        help="bf16 autocast (default: ~2.3x fp32 on a bf16 CPU, metrics within "
-                        "0.002 of fp32), fp32 (the reference), int8 (fast but -0.08 nDCG@10; "
+                        help="bf16 autocast (default: ~2x fp32 on a bf16 CPU, metrics within "
+                        "0.001 of fp32), fp32 (the reference), int8 (no faster, -0.12 nDCG@10; "
                         "warns)")
 
 
