@@ -308,6 +308,9 @@ def test_report_says_when_no_system_reads_titles():
 
     files = SimpleNamespace(config={"tasks": [{"name": "afriqa", "label": "a", "titles": False}]})
     assert _titles_note(files) == "Every system reads passages as their text alone (titles: false)."
+    files = SimpleNamespace(config={"tasks": [{"name": "afriqa", "label": "a"}]})
+    assert _titles_note(files).startswith("Dense systems and BM25 both read passages as "
+                                          "'{title} {text}' on tasks that keep titles (a)")
 
 
 def test_the_tiny_study_report_says_why_it_has_no_answer(tiny_study):

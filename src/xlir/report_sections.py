@@ -104,10 +104,9 @@ def _titles_note(files: StudyFiles) -> str:
                    if t.get("titles", True)]
     if not with_titles:
         return "Every system reads passages as their text alone (titles: false)."
-    return ("Dense systems encode passages as '{title} {text}' on tasks that keep titles ("
-            f"{', '.join(with_titles)}), while BM25 indexes the text alone: on AfriQA the title alone is worth +.085 "
-            "MRR@10 to zero-shot e5-small (BENCHMARKS.md), part of any dense-vs-BM25 gap "
-            "there. `titles: false` on a task gives every system the text alone.")
+    return ("Dense systems and BM25 both read passages as '{title} {text}' on tasks that keep "
+            f"titles ({', '.join(with_titles)}); `titles: false` on a task gives every system "
+            "the text alone.")
 
 
 def per_language(files: StudyFiles, page: Page) -> None:
