@@ -52,7 +52,8 @@ def test_every_stage_writes_its_outputs(tiny_study):
 
     report = (root / "report" / "report.md").read_text(encoding="utf-8")
     assert "Seeds: {'seeds': [1], 'sampling_seed': 0}" in report
-    assert "Dense systems encode passages as '{title} {text}' on tasks that keep titles (tiny)" in report
+    assert ("Dense systems and BM25 both read passages as '{title} {text}' on tasks that keep "
+            "titles (tiny)") in report
     for package in ("torch", "transformers", "sentence-transformers", "peft"):
         assert f"| {package} | {version(package)} |" in report, package
 
