@@ -30,6 +30,23 @@ def test_preset_expands_and_every_stage_config_validates(name):
     assert {"train", "retrieve", "fuse", "qgen-train", "qgen-generate", "augment"} <= kinds
 
 
+def test_answer_preset_expands_and_chooses_nothing_on_any_split():
+    from xlir.train import TrainConfig
+
+    path = CONFIGS / "answer.yaml"
+    assert path.read_text().startswith("# xlir study configs/answer.yaml")
+    config = load_study_config(path)
+    assert [m.name for m in config.methods] == ["frozen", "full", "lora", "bottleneck"]
+    assert len(config.seeds) >= 3
+    study = Study(config, out="/nonexistent/not-written")
+    for system in study.systems():
+        train = study.train_config(system)
+        assert isinstance(train, TrainConfig)
+        assert train.dev is None and train.max_pairs is None  # every pair, no selection
+    flores = next(t for t in config.tasks if t.name == "flores-x2en")
+    assert len(set(flores.languages)) >= 100
+
+
 def test_quick_preset_covers_what_the_readme_promises():
     config = load_study_config(CONFIGS / "quick.yaml")
     assert {m.name for m in config.methods} >= {"frozen", "full", "lora", "bottleneck", "bitfit"}
