@@ -174,17 +174,20 @@ class Study:
 
     @property
     def system_specs(self) -> dict[str, tuple[MethodSpec, int]]:
-        return {f"{m.label}-s{s}": (m, s) for m in self.config.methods for s in self.config.seeds}
+        # Seed-major order: a study killed or stopped after its first round of seeds already
+        # holds every method at that seed (a complete one-seed study), never full alone.
+        return {f"{m.label}-s{s}": (m, s) for s in self.config.seeds for m in self.config.methods}
 
     def plan(self) -> list[tuple[str, str]]:
         """Every (stage, target) the study will run, in order: the progress denominator."""
         c = self.config
-        steps = [("train", s) for s in self.systems()]
-        steps += [("retrieve", f"{s}/{t.label}") for s in self.systems() for t in c.tasks]
+        steps = []
         if "bm25" in c.baselines or "hybrid" in c.baselines:
             steps += [("retrieve", f"bm25/{t.label}") for t in c.tasks]
-        if "hybrid" in c.baselines:
-            steps += [("fuse", f"hybrid-{s}/{t.label}") for s in self.systems() for t in c.tasks]
+        for s in self.systems():  # seed-major: each finished round is a complete smaller study
+            steps += [("train", s)] + [("retrieve", f"{s}/{t.label}") for t in c.tasks]
+            if "hybrid" in c.baselines:
+                steps += [("fuse", f"hybrid-{s}/{t.label}") for t in c.tasks]
         if c.xqg.enabled:
             steps += [("qgen-train", "generator"), ("qgen-generate", "queries")]
             steps += [("augment", f"{s}/a{a}") for s in c.xqg.systems for a in c.xqg.alphas]
@@ -269,16 +272,14 @@ class Study:
 
         storage.write_json(self.root / "environment.json", describe_environment(self.config))
         self._fertility()
-        for system, (method, seed) in self.system_specs.items():
-            self._train(system, method, seed)
-        for system in self.systems():
-            for spec in self.config.tasks:
-                self._retrieve_dense(system, spec)
         if "bm25" in self.config.baselines or "hybrid" in self.config.baselines:
             for spec in self.config.tasks:
                 self._retrieve_bm25(spec)
-        if "hybrid" in self.config.baselines:
-            for system in self.systems():
+        for system, (method, seed) in self.system_specs.items():  # the order of plan()
+            self._train(system, method, seed)
+            for spec in self.config.tasks:
+                self._retrieve_dense(system, spec)
+            if "hybrid" in self.config.baselines:
                 for spec in self.config.tasks:
                     self._hybrid(system, spec)
         if self.config.xqg.enabled:
@@ -304,6 +305,14 @@ class Study:
 
     def model_dir(self, system: str) -> Path:
         return self.root / "systems" / system / "model"
+
+    def embeddings_dir(self, system: str) -> Path:
+        """A system's embedding cache. `frozen` is the same model at every seed, so its seeds
+        share the first seed's cache (keyed by model fingerprint, encode.py): encoded once."""
+        method, _ = self.system_specs[system]
+        if method.name == "frozen":
+            system = f"{method.label}-s{self.config.seeds[0]}"
+        return self.root / "systems" / system / "embeddings"
 
     def encoder_for(self, system: str):
         """The inference encoder of a dense system (the base model for `frozen`)."""
@@ -349,7 +358,7 @@ class Study:
         task = self.task(spec)
         t0 = time.time()
         run = dense_run(self.encoder_for(system), task, k=self.config.k,
-                        cache_dir=self.root / "systems" / system / "embeddings")
+                        cache_dir=self.embeddings_dir(system))
         self.save_run(system, spec, run, {"retrieve_s": round(time.time() - t0, 2)})
         self.progress("retrieve", f"{system}/{spec.label}", skipped=False)
 

@@ -123,7 +123,7 @@ def _augment(study, spec, system: str, alpha: float, queries: Path) -> None:
     cfg, task = study.config.xqg, study.task(spec)
     t0 = time.time()
     encoder = study.encoder_for(system)
-    cache = study.root / "systems" / system / "embeddings"
+    cache = study.embeddings_dir(system)
     doc_ids, d_vecs = encode_corpus(encoder, task.corpus, cache, study.config.batch_size)
     q_ids, q_vecs = encode_queries(encoder, task.queries, cache, study.config.batch_size)
     rows = read_generated(queries, task.corpus)
