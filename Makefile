@@ -1,15 +1,17 @@
 # Two commands do all set-up on a fresh machine (see README):
-#   make study   venv + install + prepare models + run the quick study + write its report
+#   make study   venv + install + prepare models + run the study of record (configs/answer.yaml),
+#                write its report and check it against the committed results/answer/
 #   make test    chromium + venv + install + prepare models + run the unit, real-model and
 #                reliability tests, then one line counting all three
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.xlir-installed
-CONFIG ?= configs/quick.yaml
+CONFIG ?= configs/answer.yaml
+STUDY_OUT ?= study/answer
 PYTEST_ARGS ?=
 
-.PHONY: venv models browser study report test test-unit test-real test-reliability clean-venv
+.PHONY: venv models browser study quick results report test test-unit test-real test-reliability clean-venv
 
 $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +28,22 @@ venv: $(STAMP)
 models: venv
 	$(BIN)/xlir models prepare
 
+# The study of record, then a check that this run reproduces the committed results/answer/
+# (every metric equal to 1e-6; exits non-zero and lists what differs otherwise).
 study: models
-	$(BIN)/xlir study $(CONFIG)
+	$(BIN)/xlir study $(CONFIG) --out $(STUDY_OUT)
+	$(BIN)/xlir results $(STUDY_OUT) --compare results/answer
+
+# The smoke run: the quick preset (one seed, 8 training steps, reduced pools), ~10-20 min.
+quick: models
+	$(BIN)/xlir study configs/quick.yaml
+
+# Rewrite results/answer/ from a finished study of record (what is committed).
+results: venv
+	$(BIN)/xlir results $(STUDY_OUT) --out results/answer
 
 report: venv
-	$(BIN)/xlir report study/quick
+	$(BIN)/xlir report $(STUDY_OUT)
 
 # The report test renders the HTML report in headless Chromium (Debian's package). As root it
 # is installed here, as CI does; otherwise make stops with one line saying what to install.

@@ -42,7 +42,8 @@ def test_answer_preset_expands_and_chooses_nothing_on_any_split():
     for system in study.systems():
         train = study.train_config(system)
         assert isinstance(train, TrainConfig)
-        assert train.dev is None and train.max_pairs is None  # every pair, no selection
+        # no selection; a seeded sample of 1,024 pairs per seed (the budget: the header)
+        assert train.dev is None and train.max_pairs == 1024 and train.epochs == 1
     flores = next(t for t in config.tasks if t.name == "flores-x2en")
     assert len(set(flores.languages)) >= 100
 

@@ -20,13 +20,17 @@ from xlir.report_page import Page
 log = logging.getLogger(__name__)
 
 SECTIONS = ["Headline", "Per-language results", "Robustness by language group",
-            "Quality vs trainable parameters", "Query-generation augmentation (xQG)",
-            "Tokenizer fertility", "Costs", "Environment"]
+            "Learning vs forgetting", "Quality vs trainable parameters",
+            "Query-generation augmentation (xQG)", "Tokenizer fertility", "Costs", "Environment"]
 
 __all__ = ["SECTIONS", "StudyFiles", "build_report"]
 
 
 def build_report(root: str | Path, out: str | Path | None = None) -> Path:
+    if any(Path(root).glob("systems/*/embeddings")):  # a study folder (not results of record)
+        from xlir.drift import write_drift
+
+        write_drift(root)
     files = StudyFiles(root)
     page = Page(Path(out) if out else files.root / "report")
     page.check_out()
@@ -34,6 +38,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     report_sections.headline(files, page, decision)
     report_sections.per_language(files, page)
     report_sections.robustness(files, page, decision)
+    report_sections.movement(files, page)
     for section in (report_sections.params, report_sections.xqg, report_sections.fertility,
                     report_sections.costs, report_sections.environment):
         section(files, page)

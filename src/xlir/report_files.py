@@ -19,6 +19,7 @@ from typing import Any
 
 from xlir import storage
 from xlir.errors import ConfigError, InputError, XlirError
+from xlir.results import read_per_query
 from xlir.robustness import by_language, parse_system
 from xlir.stats import LangScores
 
@@ -62,11 +63,13 @@ class StudyFiles:
         self.paths: dict[tuple[str, str], Path] = {}   # (task, system) -> its metrics.json
         for p in sorted(self.root.glob("systems/*/*/metrics.json")):
             m = _read(p, keys=("task", "system"))
+            read_per_query(self.root, m)  # results of record keep them in one table per task
             self.metrics.setdefault(m["task"], {})[m["system"]] = m
             self.paths[m["task"], m["system"]] = p
         self.models = {p.parent.parent.name: _read(p)
                        for p in sorted(self.root.glob("systems/*/model/xlir-model.json"))}
         self.xqg_quality = _read(self.root / "xqg" / "quality.json", {})
+        self.drift = _read(self.root / "drift.json", {})  # xlir.drift, when computed
         if not self.metrics:
             raise XlirError(f"{self.root}: no metrics.json found under systems/: nothing to report")
         self.methods, self.seeds = _grid(self.config, self.root / "config.resolved.json")

@@ -114,3 +114,20 @@ def fertility_scatter(points: dict[str, tuple[float, float, bool]], measure: str
     ax.set_ylabel(f"zero-shot {measure}")
     ax.legend(frameon=False, fontsize=8)
     return _png(fig)
+
+
+def learning_vs_forgetting(points: dict[str, list[tuple[float, float]]], xlabel: str,
+                           ylabel: str) -> bytes:
+    """Scatter, one point per trained model (seed), coloured by method: the in-domain change
+    (x) against the change in unseen languages (y), both vs zero-shot, with the axes at 0."""
+    fig, ax = _figure(6.5, 4.0)
+    for i, (method, xy) in enumerate(points.items()):
+        ax.scatter([x for x, _ in xy], [y for _, y in xy], color=PALETTE[i % len(PALETTE)],
+                   s=40, label=method)
+    ax.axhline(0, color="#444444", lw=0.8)
+    ax.axvline(0, color="#444444", lw=0.8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize=8)
+    return _png(fig)

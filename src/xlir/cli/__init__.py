@@ -18,7 +18,7 @@ import sys
 
 # The order `xlir --help` lists them in: the pipeline's order.
 ORDER = ["models", "data", "train", "export", "index", "search", "evaluate", "compare", "qgen",
-         "study", "report", "bench"]
+         "study", "report", "results", "bench"]
 
 
 class _MistralRegexFilter(logging.Filter):

@@ -1,0 +1,110 @@
+"""How far each tuned model moved from the zero-shot model: embedding cosine drift on a fixed
+probe set, computed after the fact from the embeddings a study already cached.
+
+Every dense system of a study encodes the same texts (each task's queries and passages), and
+encode.py caches them under systems/<system>/embeddings/<kind>-<model fingerprint>-<content
+hash>/. Two folders with the same kind and content hash hold the same texts in the same order,
+so the drift of a tuned model on them is 1 - cos(tuned(x), frozen(x)) per text (vectors are
+L2-normalised). The probe set is thus every query and passage of every evaluated task, fixed by
+the config and identical for every method and seed; queries are also grouped by language
+(SIB-200 gives 204 parallel sentences in each of 100+ languages: drift per language, seen or
+unseen, on the same content).
+
+`embedding_drift(study)` returns {"systems": {system: {task: {"queries": {"mean", "n",
+"per_language"}, "passages": {"mean", "n"}}}}}; `write_drift(study)` writes it to drift.json.
+Nothing is encoded: a study folder without embeddings (results of record) has no drift to add.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from xlir import storage
+
+PROBE = ("1 - cosine between the tuned and the zero-shot model's embedding of the same text, "
+         "over every query and passage of every evaluated task (the same texts for every "
+         "system), from the embeddings the study cached")
+
+
+def _folders(embeddings: Path) -> dict[tuple[str, str], Path]:
+    """(kind, content hash) -> the cache folder of one system's embeddings."""
+    out = {}
+    for d in sorted(embeddings.glob("*-*-*")):
+        kind, _, content = d.name.split("-", 2)
+        if (d / "manifest.json").is_file():
+            out[kind, content] = d
+    return out
+
+
+def _load(folder: Path) -> tuple[list[str], np.ndarray] | None:
+    """ids and vectors of a complete cache folder; None when a shard is missing."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    ids, vecs = [], []
+    for i in range(-(-manifest["count"] // manifest["shard_size"])):
+        npy, names = folder / f"shard-{i:05d}.npy", folder / f"shard-{i:05d}.ids.json"
+        if not npy.is_file():
+            return None
+        ids += json.loads(names.read_text())
+        vecs.append(np.load(npy, allow_pickle=False))
+    return ids, np.concatenate(vecs) if vecs else np.zeros((0, manifest.get("dim", 0)))
+
+
+def embedding_drift(study: str | Path) -> dict:
+    root = Path(study)
+    config = storage.read_json(root / "config.resolved.json")
+    seeds, methods = config["seeds"], config["methods"]
+    frozen = [m.get("label") or m["name"] for m in methods if m["name"] == "frozen"]
+    if not frozen:
+        return {"probe": PROBE, "systems": {}, "note": "no frozen system to compare with"}
+    reference = _folders(root / "systems" / f"{frozen[0]}-s{seeds[0]}" / "embeddings")
+    # Which task a cache folder belongs to: queries by their ids (the task's query_lang),
+    # passages by their count (tasks/*.json "documents").
+    query_lang, owner = {}, {}
+    for p in sorted(root.glob(f"systems/{frozen[0]}-s{seeds[0]}/*/metrics.json")):
+        m = storage.read_json(p)
+        query_lang[m["task"]] = m.get("query_lang", {})
+    documents = {p.stem: storage.read_json(p).get("documents") for p in sorted(root.glob("tasks/*.json"))}
+    out: dict[str, dict] = {}
+    for m in methods:
+        if m["name"] == "frozen":
+            continue
+        for seed in seeds:
+            system = f"{m.get('label') or m['name']}-s{seed}"
+            mine = _folders(root / "systems" / system / "embeddings")
+            for (kind, content), folder in mine.items():
+                if (kind, content) not in reference:
+                    continue
+                a, b = _load(folder), _load(reference[kind, content])
+                if a is None or b is None or a[0] != b[0]:
+                    continue
+                ids, cos = a[0], np.einsum("ij,ij->i", a[1].astype(np.float64), b[1].astype(np.float64))
+                drift = 1.0 - cos
+                task = owner.get((kind, content)) or _task_of(kind, ids, query_lang, documents)
+                if task is None:
+                    continue
+                owner[kind, content] = task
+                entry = {"mean": float(drift.mean()), "n": len(ids)}
+                if kind == "queries":
+                    langs = query_lang[task]
+                    per: dict[str, list[float]] = {}
+                    for qid, d in zip(ids, drift):
+                        per.setdefault(langs[qid], []).append(float(d))
+                    entry["per_language"] = {k: float(np.mean(v)) for k, v in sorted(per.items())}
+                out.setdefault(system, {}).setdefault(task, {})[kind] = entry
+    return {"probe": PROBE, "systems": out}
+
+
+def _task_of(kind: str, ids: list[str], query_lang: dict, documents: dict) -> str | None:
+    if kind == "queries":
+        return next((t for t, ql in query_lang.items() if set(ql) == set(ids)), None)
+    matches = [t for t, n in documents.items() if n == len(ids)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def write_drift(study: str | Path) -> Path:
+    path = Path(study) / "drift.json"
+    storage.write_json(path, embedding_drift(study))
+    return path

@@ -1,0 +1,232 @@
+"""Results of record: a study folder cut down to what its report and decision table read, small
+enough to commit (`results/<preset>/`), and read back by `StudyFiles` like any study folder.
+
+`export_results(study, out)` writes:
+
+- config.resolved.json, environment.json, study.json, fertility.json, tasks/*.json,
+  xqg/quality.json and every model manifest (systems/*/model/xlir-model.json), as they are;
+- every systems/*/*/metrics.json with its aggregates (per language, macro, groups, pools) for
+  every measure, but `per_query` and `query_lang` moved into one table per task:
+  per_query/<task>/<measure>.tsv.gz, the task's primary measure, a row per query (id,
+  language, then one column per system), values as Python writes them (exact round trip).
+  That is what every test of the report reads (decision table, markers); the per-query
+  scores of the other measures and the TREC runs stay in the study folder. A study of 25
+  systems x 22k SIB queries thus fits in a few MB instead of ~100;
+- drift.json (xlir.drift), when the study folder still holds its embeddings;
+- report/: report.md, its figures, decision.json, decision.csv and interaction.csv, built by
+  `xlir report` from `out` itself (so a test can recompute the table from the committed files);
+- MANIFEST.tsv: size and sha256 of every file above.
+
+`compare_results(study, results)` checks a rerun against results of record: every system and
+task present in both, aggregates and per-query primary scores equal to `tol`.
+
+gzip is written with mtime 0, so exporting the same study twice gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+from xlir import storage
+from xlir.errors import InputError, XlirError
+
+PER_QUERY = "per_query"
+COPIED = ("config.resolved.json", "environment.json", "study.json", "fertility.json",
+          "drift.json", "xqg/quality.json")
+
+
+def export_results(study: str | Path, out: str | Path) -> dict:
+    """Write the results of record of the study folder `study` into `out` (replaced, built
+    under a temporary name: it appears complete or not at all); returns {file: bytes}."""
+    study, out = Path(study), Path(out)
+    if not (study / "config.resolved.json").is_file():
+        raise XlirError(f"{study}: not a study directory (no config.resolved.json)")
+    if any(study.glob("systems/*/embeddings")):
+        from xlir.drift import write_drift
+
+        write_drift(study)
+    with storage.atomic_dir(out) as tmp:
+        for name in COPIED:
+            if (study / name).is_file():
+                _copy(study / name, tmp / name)
+        for p in sorted(study.glob("tasks/*.json")) + sorted(study.glob("systems/*/model/xlir-model.json")):
+            _copy(p, tmp / p.relative_to(study))
+        tables: dict[tuple[str, str], dict] = {}  # (task, measure) -> {"lang": {}, system: {}}
+        for p in sorted(study.glob("systems/*/*/metrics.json")):
+            m = storage.read_json(p)
+            if not isinstance(m, dict) or not {"task", "system", "primary"} <= set(m):
+                raise InputError("not a metrics file (expected task, system, primary)", p)
+            measure, per_query = m["primary"], m.pop("per_query", {})
+            query_lang = m.pop("query_lang", {})
+            if measure in per_query:
+                table = tables.setdefault((m["task"], measure), {"": {}})
+                table[""].update(query_lang)
+                table[m["system"]] = per_query[measure]
+            m["per_query_table"] = f"{PER_QUERY}/{m['task']}/{measure}.tsv.gz"
+            storage.write_json(tmp / p.relative_to(study), m)
+        for (task, measure), table in tables.items():
+            _write_table(tmp / PER_QUERY / task / f"{measure}.tsv.gz", table)
+        _write_decision(tmp)
+        sizes = {str(p.relative_to(tmp)): p.stat().st_size
+                 for p in sorted(tmp.rglob("*")) if p.is_file()}
+        storage.write_text(tmp / "MANIFEST.tsv", "file\tbytes\tsha256\n" + "".join(
+            f"{f}\t{n}\t{storage.sha256_file(tmp / f)}\n" for f, n in sizes.items()))
+    return sizes
+
+
+def read_per_query(root: Path, metrics: dict) -> None:
+    """Fill a results-of-record metrics dict's `per_query` and `query_lang` from its task
+    table (in place); a study folder's own metrics.json, which holds them, is left alone."""
+    rel = metrics.get("per_query_table")
+    if rel is None or "per_query" in metrics:
+        return
+    table = _read_table(root / rel)
+    system = metrics["system"]
+    if system not in table:
+        raise InputError(f"no column for system {system}", root / rel)
+    metrics["query_lang"] = table[""]
+    metrics["per_query"] = {metrics["primary"]: table[system]}
+
+
+_TABLES: dict[tuple[Path, float], dict] = {}
+
+
+def _read_table(path: Path) -> dict:
+    key = (path, path.stat().st_mtime if path.exists() else 0.0)
+    if key in _TABLES:
+        return _TABLES[key]
+    if not path.is_file():
+        raise InputError("missing per-query table (results of record are incomplete)", path)
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    header = rows[0]
+    if header[:2] != ["query_id", "language"]:
+        raise InputError("line 1: expected columns query_id, language, <system>...", path)
+    table: dict[str, dict] = {name: {} for name in [""] + header[2:]}
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise InputError(f"line {line}: {len(row)} fields, header has {len(header)}", path)
+        qid, lang = row[0], row[1]
+        table[""][qid] = lang
+        for name, value in zip(header[2:], row[2:]):
+            if value == "":
+                continue  # that system has no score for that query
+            try:
+                table[name][qid] = float(value)
+            except ValueError:
+                raise InputError(f"line {line}: field {name}: not a number: {value!r}", path) from None
+    _TABLES[key] = table
+    return table
+
+
+def _write_table(path: Path, table: dict) -> None:
+    systems = sorted(k for k in table if k)
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    w.writerow(["query_id", "language", *systems])
+    for qid in sorted(table[""]):
+        w.writerow([qid, table[""][qid], *(repr(float(table[s][qid])) if qid in table[s] else ""
+                                          for s in systems)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
+                                                 filename="") as f:
+        f.write(buf.getvalue().encode("utf-8"))
+
+
+def _write_decision(root: Path) -> None:
+    """The report built from `root` itself: report/ holds report.md, its figures and the
+    decision table (decision.json, decision.csv, interaction.csv); the self-contained
+    index.html is left out (it inlines the figures again: `xlir report` rebuilds it)."""
+    from xlir.report import build_report
+
+    build_report(root, root / "report").unlink()  # the path of index.html
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+def compare_results(study: str | Path, results: str | Path, tol: float = 1e-6) -> list[str]:
+    """Differences between a study folder and results of record (empty: they agree to `tol`):
+    every (task, system) of the results must be in the study, with its macro and per-language
+    scores of every measure and its per-query primary scores equal to within `tol`."""
+    from xlir.report_files import StudyFiles
+
+    new, old = StudyFiles(study), StudyFiles(results)
+    diffs = []
+    for task, systems in old.metrics.items():
+        for system, ref in systems.items():
+            got = new.metrics.get(task, {}).get(system)
+            if got is None:
+                diffs.append(f"{task}/{system}: not in {study}")
+                continue
+            pairs = [(f"macro {k}", v, got.get("macro", {}).get(k)) for k, v in ref["macro"].items()]
+            pairs += [(f"{lang} {k}", v, got.get("per_language", {}).get(lang, {}).get(k))
+                      for lang, row in ref["per_language"].items() for k, v in row.items()]
+            measure = ref["primary"]
+            mine = got.get("per_query", {}).get(measure, {})
+            pairs += [(f"query {q} {measure}", v, mine.get(q))
+                      for q, v in ref["per_query"][measure].items()]
+            bad = [f"{what}: {a} vs {b}" for what, a, b in pairs
+                   if b is None or not _close(a, b, tol)]
+            if bad:
+                diffs.append(f"{task}/{system}: {len(bad)} differ, e.g. {bad[0]}")
+    return diffs
+
+
+def _close(a, b, tol: float) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= tol
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+README_BEGIN = "<!-- answer tables: generated by `xlir results results/answer --readme`; tests/test_results_of_record.py checks them -->"
+README_END = "<!-- end of answer tables -->"
+
+
+def readme_tables(results: str | Path, grouping: str = "pretraining") -> str:
+    """The README's answer, in Markdown, from results of record alone (report/decision.json):
+    the change of every tuned method against the zero-shot model per task and language group,
+    then the answer, each method's change minus full fine-tuning's, with its decision."""
+    table = storage.read_json(Path(results) / "report" / "decision.json")
+    full = table["settings"]["full"]
+    delta = [r for r in table["delta"] if r["grouping"] == grouping]
+    answer = [r for r in table["answer"] if r["grouping"] == grouping]
+    columns = list(dict.fromkeys((r["task"], r["group"]) for r in delta))
+    methods = list(dict.fromkeys(r["method"] for r in delta))
+
+    def cell(r: dict | None, value: str) -> str:
+        if r is None:
+            return ""
+        lo = "-" if r["ci_low"] is None else f"{r['ci_low']:+.3f}"
+        hi = "-" if r["ci_high"] is None else f"{r['ci_high']:+.3f}"
+        return f"{r[value]:+.3f} [{lo}, {hi}]"
+
+    def word(r: dict) -> str:
+        if r["verdict"].startswith("no difference"):
+            return "n.d." + ("" if r["mde"] is None else f" (MDE {r['mde']:.3f})")
+        return "**more robust**" if r["verdict"].startswith("more") else "**less robust**"
+
+    head = "| method | " + " | ".join(f"{t} {g}" for t, g in columns) + " |"
+    rule = "|---|" + "---|" * len(columns)
+    d = {(r["method"], r["task"], r["group"]): r for r in delta}
+    a = {(r["method"], r["task"], r["group"]): r for r in answer}
+    lines = [f"Change against the zero-shot model, delta(m, g) [95% CI], languages grouped by "
+             f"{grouping}:", "", head, rule]
+    lines += ["| " + m + " | " + " | ".join(cell(d.get((m, t, g)), "estimate")
+                                         for t, g in columns) + " |" for m in methods]
+    lines += ["", f"The answer, delta(m, g) - delta({full}, g) [95% CI] and the decision (Holm "
+              "over the methods; n.d. = no difference detectable at the minimum detectable "
+              "effect, 80% power):", "", head, rule]
+    for m in dict.fromkeys(r["method"] for r in answer):
+        lines.append("| " + m + " | " + " | ".join(
+            (cell(r, "answer") + " " + word(r)) if (r := a.get((m, t, g))) else ""
+            for t, g in columns) + " |")
+    return "\n".join(lines) + "\n"

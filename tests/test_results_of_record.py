@@ -1,0 +1,105 @@
+"""The committed results of record (results/answer/) and the README that quotes them: the
+files are intact (MANIFEST.tsv), small, the decision table recomputes from them exactly, and
+the README's answer tables and headline numbers are those of the table, to 3 decimals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from xlir.results import README_BEGIN, README_END, readme_tables
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "results" / "answer"
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_results_are_complete_intact_and_small():
+    rows = (RESULTS / "MANIFEST.tsv").read_text().splitlines()
+    assert rows[0] == "file\tbytes\tsha256"
+    listed = {}
+    for row in rows[1:]:
+        name, size, digest = row.split("\t")
+        data = (RESULTS / name).read_bytes()
+        assert len(data) == int(size) and hashlib.sha256(data).hexdigest() == digest, name
+        listed[name] = int(size)
+    on_disk = {str(p.relative_to(RESULTS)) for p in RESULTS.rglob("*") if p.is_file()}
+    assert on_disk - set(listed) <= {"MANIFEST.tsv", "RESUME.md"}
+    assert sum(p.stat().st_size for p in RESULTS.rglob("*") if p.is_file()) < 5_000_000
+    for need in ("config.resolved.json", "environment.json", "study.json", "drift.json",
+                 "report/decision.json", "report/decision.csv", "report/report.md"):
+        assert need in listed, need
+    assert json.loads((RESULTS / "study.json").read_text())["finished"] is True
+
+
+def _same(a, b, path="") -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            _same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, (int, float)):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), path
+    else:
+        assert a == b, path
+
+
+@pytest.fixture(scope="module")
+def recomputed():
+    from xlir.report_decision import decision
+
+    return json.loads(json.dumps(decision(RESULTS)))
+
+
+def test_decision_table_recomputes_from_the_committed_files(recomputed):
+    committed = json.loads((RESULTS / "report" / "decision.json").read_text())
+    assert committed["answer"] and not committed["missing"]
+    _same(committed, recomputed)
+
+
+def test_readme_quotes_the_answer_tables_verbatim():
+    start, end = README.index(README_BEGIN) + len(README_BEGIN), README.index(README_END)
+    assert README[start:end].strip() == readme_tables(RESULTS).strip()
+
+
+def test_readme_headline_numbers_equal_the_decision_table_to_3_decimals(recomputed):
+    """Independent of the renderer: every answer cell of the README, parsed back, is a row of
+    the recomputed table (estimate and CI rounded to 3 decimals, the same decision word)."""
+    block = README[README.index(README_BEGIN):README.index(README_END)]
+    tables = [t for t in block.split("\n\n") if t.lstrip().startswith("| method")]
+    assert len(tables) == 2
+    header, _, *rows = tables[1].strip().splitlines()
+    columns = [c.strip() for c in header.strip("|").split("|")][1:]
+    answer = {(r["method"], f"{r['task']} {r['group']}"): r for r in recomputed["answer"]
+              if r["grouping"] == "pretraining"}
+    seen = 0
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        for column, cell in zip(columns, cells[1:]):
+            if not cell:
+                continue
+            m = re.match(r"([+-]\d\.\d{3}) \[([+-]\d\.\d{3}), ([+-]\d\.\d{3})\] (.*)", cell)
+            assert m, cell
+            r = answer[cells[0], column]
+            assert [float(x) for x in m.groups()[:3]] == [
+                round(r["answer"], 3), round(r["ci_low"], 3), round(r["ci_high"], 3)]
+            word = m.group(4)
+            assert word.startswith("n.d.") == r["verdict"].startswith("no difference")
+            seen += 1
+    assert seen == len(answer)
+
+
+def test_readme_states_the_measured_runtime_and_the_seeds():
+    study = json.loads((RESULTS / "study.json").read_text())
+    minutes = round(study["wall_s_total"] / 60)
+    assert f"{minutes} min" in README
+    config = json.loads((RESULTS / "config.resolved.json").read_text())
+    assert f"seeds {', '.join(str(s) for s in config['seeds'])}" in README
