@@ -4,7 +4,9 @@ files alone, with the decision table as decision.json, decision.csv and interact
 It reads metrics.json, tasks/*.json, fertility.json, environment.json, model manifests and the
 xQG files (report_files); the answer and its tests come from xlir.robustness on the per-query
 scores stored in each metrics.json (report_decision); the page is report_page, the sections
-report_sections, the figures report_plots. It never loads a model and never reruns anything.
+report_sections, the figures report_plots. It never loads a model and never reruns anything;
+in a study folder that still holds its embeddings it first writes drift.json (xlir.drift,
+numpy over the cached vectors). It also reads results of record (xlir.results).
 """
 
 from __future__ import annotations

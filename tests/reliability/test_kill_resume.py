@@ -78,8 +78,9 @@ LEFT_BEHIND = {
     "checkpoint-write": lambda root: (_lora_checkpoint(root) / "xlir-trainable.safetensors").is_file()
     and not (_lora_checkpoint(root) / "trainer_state.json").exists(),
     "encoding": lambda root: _torn_file(root, "systems/frozen-s1/embeddings/**/.*"),
-    "metrics": lambda root: (root / "systems" / "frozen-s1" / "tiny" / "run.trec").is_file()
-    and not (root / "systems" / "frozen-s1" / "tiny" / "metrics.json").exists(),
+    # the first run written is bm25's (the study runs the baselines first, then each seed)
+    "metrics": lambda root: any(not (p.parent / "metrics.json").exists()
+                                for p in root.glob("systems/*/tiny/run.trec")),
     "generator-training": lambda root: (root / "xqg" / "generator" / "checkpoint" / "state.json").is_file()
     and not (root / "xqg" / "generator" / "adapter").exists(),
     "generation": lambda root: len((root / "xqg" / "queries.jsonl").read_text().splitlines()) == 4
