@@ -17,12 +17,12 @@ Nothing is encoded: a study folder without embeddings (results of record) has no
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from xlir import storage
+from xlir.embedding_cache import read_cache
 
 PROBE = ("1 - cosine between the tuned and the zero-shot model's embedding of the same text, "
          "over every query and passage of every evaluated task (the same texts for every "
@@ -37,19 +37,6 @@ def _folders(embeddings: Path) -> dict[tuple[str, str], Path]:
         if (d / "manifest.json").is_file():
             out[kind, content] = d
     return out
-
-
-def _load(folder: Path) -> tuple[list[str], np.ndarray] | None:
-    """ids and vectors of a complete cache folder; None when a shard is missing."""
-    manifest = json.loads((folder / "manifest.json").read_text())
-    ids, vecs = [], []
-    for i in range(-(-manifest["count"] // manifest["shard_size"])):
-        npy, names = folder / f"shard-{i:05d}.npy", folder / f"shard-{i:05d}.ids.json"
-        if not npy.is_file():
-            return None
-        ids += json.loads(names.read_text())
-        vecs.append(np.load(npy, allow_pickle=False))
-    return ids, np.concatenate(vecs) if vecs else np.zeros((0, manifest.get("dim", 0)))
 
 
 def embedding_drift(study: str | Path) -> dict:
@@ -77,7 +64,7 @@ def embedding_drift(study: str | Path) -> dict:
             for (kind, content), folder in mine.items():
                 if (kind, content) not in reference:
                     continue
-                a, b = _load(folder), _load(reference[kind, content])
+                a, b = read_cache(folder), read_cache(reference[kind, content])
                 if a is None or b is None or a[0] != b[0]:
                     continue
                 ids, cos = a[0], np.einsum("ij,ij->i", a[1].astype(np.float64), b[1].astype(np.float64))

@@ -30,9 +30,10 @@ from typing import Literal
 
 import numpy as np
 
+from xlir.embedding_cache import cached_shard_size, read_shards, shard_path
 from xlir.encoder import BiEncoder
-from xlir.errors import ConfigError, InputError
-from xlir.storage import atomic_path, read_json, write_json
+from xlir.errors import ConfigError
+from xlir.storage import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,14 @@ def _encode_cached(encoder, kind, ids, items, out_dir, batch_size, shard_size, n
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.json"
     if manifest.exists():
-        shard_size = _cached_shard_size(manifest)  # resume with the same cut
+        shard_size = cached_shard_size(manifest)  # resume with the same cut
     else:
         write_json(manifest, {"kind": kind, "model": encoder.name,
                               "fingerprint": encoder.fingerprint,
                               "content_hash": content_hash(ids, items),
                               "shard_size": shard_size, "count": len(ids), "dim": encoder.dim})
     shards = list(range(0, len(ids), shard_size))
-    todo = [s for s in shards if not _shard_path(folder, s // shard_size).exists()]
+    todo = [s for s in shards if not shard_path(folder, s // shard_size).exists()]
     if todo:
         log.info("%s: encoding %d of %d shards into %s", kind, len(todo), len(shards), folder)
     if todo and num_workers > 1 and encoder.source is not None:
@@ -98,20 +99,7 @@ def _encode_cached(encoder, kind, ids, items, out_dir, batch_size, shard_size, n
         for start in todo:
             _encode_shard(encoder, kind, ids, items, folder, start, shard_size, batch_size,
                           show_progress)
-    return _read_shards(folder, len(shards), ids)
-
-
-def _cached_shard_size(manifest: Path) -> int:
-    data = read_json(manifest)
-    size = data.get("shard_size") if isinstance(data, dict) else None
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise InputError("not an embedding-cache manifest (no shard_size); delete its folder "
-                         "to encode again", manifest, field="shard_size")
-    return size
-
-
-def _shard_path(folder: Path, index: int) -> Path:
-    return folder / f"shard-{index:05d}.npy"
+    return read_shards(folder, len(shards), ids)
 
 
 def _encode_shard(encoder, kind, ids, items, folder, start, shard_size, batch_size,
@@ -121,31 +109,10 @@ def _encode_shard(encoder, kind, ids, items, folder, start, shard_size, batch_si
         vecs = encoder.encode_passages(items[rows], batch_size, show_progress)
     else:
         vecs = encoder.encode_queries(items[rows], batch_size, show_progress)
-    npy = _shard_path(folder, start // shard_size)
+    npy = shard_path(folder, start // shard_size)
     write_json(npy.with_suffix(".ids.json"), ids[rows])
     with atomic_path(npy, suffix=".npy") as tmp:
         np.save(tmp, vecs)
-
-
-def _read_shards(folder: Path, count: int, ids: list[str]) -> tuple[list[str], np.ndarray]:
-    out_ids: list[str] = []
-    parts = []
-    for i in range(count):
-        npy = _shard_path(folder, i)
-        shard_ids = read_json(npy.with_suffix(".ids.json"))
-        try:
-            parts.append(np.load(npy, allow_pickle=False))
-        except (ValueError, OSError, EOFError) as e:
-            raise InputError(f"corrupt embedding shard ({e}); delete it and rerun: only this "
-                             "shard is encoded again", npy) from None
-        if not isinstance(shard_ids, list) or len(shard_ids) != len(parts[-1]):
-            raise InputError("ids do not match the shard's vectors; delete both files and "
-                             "rerun", npy.with_suffix(".ids.json"))
-        out_ids.extend(shard_ids)
-    if out_ids != ids:
-        raise ConfigError(f"{folder}: cached ids do not match the input; delete the folder")
-    dim = parts[0].shape[1] if parts else 0
-    return out_ids, (np.concatenate(parts) if parts else np.zeros((0, dim), np.float32))
 
 
 def _encode_parallel(encoder, kind, ids, items, folder, todo, shard_size, batch_size,

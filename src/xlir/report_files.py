@@ -61,9 +61,10 @@ class StudyFiles:
         self.tasks = {p.stem: _read(p) for p in sorted((self.root / "tasks").glob("*.json"))}
         self.metrics: dict[str, dict[str, dict]] = {}  # task -> system -> metrics
         self.paths: dict[tuple[str, str], Path] = {}   # (task, system) -> its metrics.json
+        tables: dict[Path, dict] = {}
         for p in sorted(self.root.glob("systems/*/*/metrics.json")):
             m = _read(p, keys=("task", "system"))
-            read_per_query(self.root, m)  # results of record keep them in one table per task
+            read_per_query(self.root, m, tables)  # results of record: one table per task
             self.metrics.setdefault(m["task"], {})[m["system"]] = m
             self.paths[m["task"], m["system"]] = p
         self.models = {p.parent.parent.name: _read(p)

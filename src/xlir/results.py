@@ -80,13 +80,16 @@ def export_results(study: str | Path, out: str | Path) -> dict:
     return sizes
 
 
-def read_per_query(root: Path, metrics: dict) -> None:
+def read_per_query(root: Path, metrics: dict, tables: dict[Path, dict]) -> None:
     """Fill a results-of-record metrics dict's `per_query` and `query_lang` from its task
-    table (in place); a study folder's own metrics.json, which holds them, is left alone."""
+    table (in place; `tables` holds the tables already read, one per task, for the caller's
+    other systems); a study folder's own metrics.json, which holds them, is left alone."""
     rel = metrics.get("per_query_table")
     if rel is None or "per_query" in metrics:
         return
-    table = _read_table(root / rel)
+    if root / rel not in tables:
+        tables[root / rel] = _read_table(root / rel)
+    table = tables[root / rel]
     system = metrics["system"]
     if system not in table:
         raise InputError(f"no column for system {system}", root / rel)
@@ -94,13 +97,7 @@ def read_per_query(root: Path, metrics: dict) -> None:
     metrics["per_query"] = {metrics["primary"]: table[system]}
 
 
-_TABLES: dict[tuple[Path, float], dict] = {}
-
-
 def _read_table(path: Path) -> dict:
-    key = (path, path.stat().st_mtime if path.exists() else 0.0)
-    if key in _TABLES:
-        return _TABLES[key]
     if not path.is_file():
         raise InputError("missing per-query table (results of record are incomplete)", path)
     with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
@@ -121,7 +118,6 @@ def _read_table(path: Path) -> dict:
                 table[name][qid] = float(value)
             except ValueError:
                 raise InputError(f"line {line}: field {name}: not a number: {value!r}", path) from None
-    _TABLES[key] = table
     return table
 
 
