@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "xlir"
 MAX_LINES = 400
 # Over the ceiling when the ceiling was set; each is to be split, then removed from here.
-KNOWN_LONG = {"data/checksums.py", "data/languages.py", "study.py", "train.py"}
+KNOWN_LONG = {"data/checksums.py", "data/languages.py", "train.py"}
 
 
 def test_import_contracts_hold(capsys):

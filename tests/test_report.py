@@ -161,7 +161,7 @@ def test_decision_table_states_the_answer(answered):
     assert inter["full", "pretraining"]["contrast"] == "unseen - seen"
     assert inter["full", "pretraining"]["estimate"] == pytest.approx(-0.4, abs=0.02)
     assert inter["full", "pretraining"]["verdict"] == "unseen < seen"
-    assert (out / "interaction.csv").read_text().startswith("method,task,grouping,contrast,")
+    assert (out / "interaction.csv").read_text().startswith("family,method,task,grouping,contrast,")
 
 
 def test_headline_is_the_decision_table_with_a_sentence_per_task(answered):

@@ -75,11 +75,11 @@ def test_readme_headline_numbers_equal_the_decision_table_to_3_decimals(recomput
     the recomputed table (estimate and CI rounded to 3 decimals, the same decision word)."""
     block = README[README.index(README_BEGIN):README.index(README_END)]
     tables = [t for t in block.split("\n\n") if t.lstrip().startswith("| method")]
-    assert len(tables) == 2
+    assert len(tables) == 3  # deltas, the answer, the learning rates
     header, _, *rows = tables[1].strip().splitlines()
     columns = [c.strip() for c in header.strip("|").split("|")][1:]
     answer = {(r["method"], f"{r['task']} {r['group']}"): r for r in recomputed["answer"]
-              if r["grouping"] == "pretraining"}
+              if r["grouping"] == "pretraining" and r["family"] == "core"}
     seen = 0
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
@@ -95,6 +95,25 @@ def test_readme_headline_numbers_equal_the_decision_table_to_3_decimals(recomput
             assert word.startswith("n.d.") == r["verdict"].startswith("no difference")
             seen += 1
     assert seen == len(answer)
+
+
+def test_readme_learning_rate_table_equals_the_recomputed_choice_to_3_decimals(recomputed):
+    block = README[README.index(README_BEGIN):README.index(README_END)]
+    table = [t for t in block.split("\n\n") if t.lstrip().startswith("| method")][2]
+    header, _, *rows = table.strip().splitlines()
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    choice = {(r["method"], r["lr"]): r for r in recomputed["selection"]}
+    unseen = {(r["label"], f"{r['task']} unseen"): r for r in recomputed["sensitivity"]
+              if r["group"] == "unseen"}
+    assert len(rows) == len(choice) == 9
+    for row in rows:
+        cells = dict(zip(columns, (c.strip() for c in row.strip("|").split("|"))))
+        r = choice[cells["method"], float(cells["lr"])]
+        assert cells[r["task"]].strip("*") == f"{r['score']:.3f}"
+        assert cells[r["task"]].startswith("**") == r["chosen"]
+        for column in columns[4:]:
+            u = unseen[r["label"], column]
+            assert cells[column].startswith(f"{u['estimate']:+.3f} [{u['ci_low']:+.3f}, ")
 
 
 def test_readme_states_the_measured_runtime_and_the_seeds():

@@ -321,5 +321,5 @@ def test_the_tiny_study_report_says_why_it_has_no_answer(tiny_study):
     decision = json.loads((report / "decision.json").read_text())
     assert decision["answer"] == [] and decision["missing"][0].startswith(
         "tiny: no full fine-tuning run, so no answer")
-    assert (report / "decision.csv").read_text().startswith("method,task,grouping,group,")
+    assert (report / "decision.csv").read_text().startswith("family,method,task,grouping,group,")
     assert "tiny: no full fine-tuning run, so no answer" in (report / "report.md").read_text()

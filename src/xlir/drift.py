@@ -58,7 +58,7 @@ def embedding_drift(study: str | Path) -> dict:
     for m in methods:
         if m["name"] == "frozen":
             continue
-        for seed in seeds:
+        for seed in m.get("seeds") or seeds:
             system = f"{m.get('label') or m['name']}-s{seed}"
             mine = _folders(root / "systems" / system / "embeddings")
             for (kind, content), folder in mine.items():

@@ -16,12 +16,13 @@ import logging
 from pathlib import Path
 
 from xlir import report_decision, report_sections
+from xlir.report_learning import movement, variants_section
 from xlir.report_files import StudyFiles
 from xlir.report_page import Page
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ["Headline", "Per-language results", "Robustness by language group",
+SECTIONS = ["Headline", "Learning rates and other methods", "Per-language results", "Robustness by language group",
             "Learning vs forgetting", "Quality vs trainable parameters",
             "Query-generation augmentation (xQG)", "Tokenizer fertility", "Costs", "Environment"]
 
@@ -38,9 +39,10 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     page.check_out()
     decision = report_decision.decision(files)
     report_sections.headline(files, page, decision)
+    variants_section(files, page, decision)
     report_sections.per_language(files, page)
     report_sections.robustness(files, page, decision)
-    report_sections.movement(files, page)
+    movement(files, page)
     for section in (report_sections.params, report_sections.xqg, report_sections.fertility,
                     report_sections.costs, report_sections.environment):
         section(files, page)

@@ -5,13 +5,16 @@ grouping the study names (config `groupings`) and every group of languages under
 
 - "answer": one row per (tuned method, task, grouping, group): answer(m, g) = delta(m, g) -
   delta(full, g) on the task's primary measure, each method's seeds averaged per query first,
-  with its 95% CI, p and p Holm-corrected over the methods compared with full, the minimum
-  detectable effect and the verdict (xlir.robustness.robustness);
+  with its 95% CI, p and p Holm-corrected over the methods of its family (methods[].family:
+  "core" is the headline; a learning-rate variant or a one-seed extra is its own family)
+  compared with full, the minimum detectable effect and the verdict (xlir.robustness);
 - "interaction": one row per (method, task, grouping) with a contrast pair (CONTRASTS):
   delta(m, unseen) - delta(m, seen) under "pretraining", and the like;
 - "delta": delta(m, g) of full and of each tuned method, for the figures;
 - "seeds": the spread of each method's macro over its seeds (3 seeds or more);
-- "missing": why a task has no rows (no frozen or no full fine-tuning in the study).
+- "missing": why a task has no rows (no frozen or no full fine-tuning in the study);
+- "selection" and "sensitivity": the learning rate each tuning method's variants would have
+  chosen on the held-out `select_on` task, and each variant's change elsewhere (xlir.selection).
 
 `decision_table(study_dir)` is the answer rows alone. The result is a pure function of the
 folder's files and SETTINGS (all randomness is seeded), so a committed study's table can be
@@ -25,14 +28,15 @@ import io
 import math
 from pathlib import Path
 
+from xlir import selection
 from xlir.report_files import StudyFiles
 from xlir.robustness import CONTRASTS, robustness
 
 SETTINGS = {"alpha": 0.05, "n_resamples": 1000, "n_permutations": 2000, "seed": 0}
-ANSWER_COLUMNS = ["method", "task", "grouping", "group", "measure", "answer", "ci_low",
+ANSWER_COLUMNS = ["family", "method", "task", "grouping", "group", "measure", "answer", "ci_low",
                   "ci_high", "p", "p_holm", "mde", "n_queries", "n_languages", "n_seeds",
                   "verdict", "languages"]
-INTERACTION_COLUMNS = ["method", "task", "grouping", "contrast", "measure", "estimate",
+INTERACTION_COLUMNS = ["family", "method", "task", "grouping", "contrast", "measure", "estimate",
                        "ci_low", "ci_high", "p", "p_holm", "p_languages", "mde", "n_queries",
                        "n_languages", "n_seeds", "verdict"]
 
@@ -42,7 +46,8 @@ def decision(study: str | Path | StudyFiles) -> dict:
     frozen, full = files.label_of("frozen"), files.label_of("full")
     out = {"settings": {**SETTINGS, "frozen": frozen, "full": full,
                         "groupings": files.groupings},
-           "answer": [], "interaction": [], "delta": [], "seeds": [], "missing": []}
+           "answer": [], "interaction": [], "delta": [], "seeds": [], "missing": [],
+           "selection": [], "sensitivity": []}
     for task in files.metrics:
         measure = files.primary(task)
         runs = {}
@@ -56,26 +61,52 @@ def decision(study: str | Path | StudyFiles) -> dict:
                                   "answer(m, g) = delta(m, g) - delta(full, g)")
             continue
         for grouping in files.groupings:
-            table = robustness(runs, files.language_groups(task, grouping), full=full,
-                               frozen=frozen, contrast_groups=CONTRASTS.get(grouping), **SETTINGS)
-            key = {"task": task, "grouping": grouping}
-            for group, rows in table["answer"].items():
-                out["answer"] += [_answer_row(m, key, group, measure, c, len(runs[m]))
-                                  for m, c in rows.items()]
-            for group, rows in table["delta"].items():
-                out["delta"] += [{"method": m, **key, "group": group, "measure": measure,
-                                  **_numbers(c)} for m, c in rows.items()]
-            pair = " - ".join(CONTRASTS.get(grouping, ()))
-            out["interaction"] += [{"method": m, **key, "contrast": pair, "measure": measure,
-                                    **_numbers(c), "p_holm": _num(c.p_holm),
-                                    "p_languages": _num(c.p_languages),
-                                    "n_seeds": len(runs[m]), "verdict": c.verdict}
-                                   for m, c in table["interaction"].items()]
-            if grouping == files.groupings[0]:  # the seeds do not depend on the grouping
-                out["seeds"] += [{"method": m, "task": task, "measure": measure,
-                                  "n_seeds": s.n_seeds, "mean": s.mean, "sd": s.sd,
-                                  "min": s.min, "max": s.max}
-                                 for m, s in table["seeds"].items()]
+            for family, labels in _families(files, runs, frozen, full):
+                table = robustness({m: runs[m] for m in (frozen, full, *labels)},
+                                   files.language_groups(task, grouping), full=full,
+                                   frozen=frozen, contrast_groups=CONTRASTS.get(grouping),
+                                   **SETTINGS)
+                shown = labels if family != CORE else [full, *labels]  # full once, in core
+                key = {"family": family, "task": task, "grouping": grouping}
+                for group, rows in table["answer"].items():
+                    out["answer"] += [_answer_row(m, key, group, measure, c, len(runs[m]))
+                                      for m, c in rows.items()]
+                for group, rows in table["delta"].items():
+                    out["delta"] += [{"method": m, **key, "group": group, "measure": measure,
+                                      **_numbers(c)} for m, c in rows.items() if m in shown]
+                pair = " - ".join(CONTRASTS.get(grouping, ()))
+                out["interaction"] += [{"method": m, **key, "contrast": pair, "measure": measure,
+                                        **_numbers(c), "p_holm": _num(c.p_holm),
+                                        "p_languages": _num(c.p_languages),
+                                        "n_seeds": len(runs[m]), "verdict": c.verdict}
+                                       for m, c in table["interaction"].items() if m in shown]
+                if grouping == files.groupings[0]:  # the seeds do not depend on the grouping
+                    out["seeds"] += [{"method": m, "task": task, "measure": measure,
+                                      "n_seeds": s.n_seeds, "mean": s.mean, "sd": s.sd,
+                                      "min": s.min, "max": s.max}
+                                     for m, s in table["seeds"].items() if m in shown]
+    out["selection"] = [_clean(r) for r in selection.lr_choice(files, **SETTINGS)]
+    out["sensitivity"] = [_clean(r) for r in
+                          selection.lr_sensitivity(files, out["selection"], **SETTINGS)]
+    return out
+
+
+def _clean(row: dict) -> dict:
+    return {k: _num(v) if isinstance(v, float) else v for k, v in row.items()}
+
+
+CORE = "core"  # the headline family (study_config.MethodSpec.family)
+
+
+def _families(files: StudyFiles, runs: dict, frozen: str, full: str) -> list[tuple[str, list[str]]]:
+    """(family, its tuned labels with runs) in config order, core first: each family is
+    compared with full (and Holm-corrected) on its own."""
+    families = [CORE] + [f for f in dict.fromkeys(files.families.values()) if f != CORE]
+    out = []
+    for family in families:
+        labels = [m for m in files.family_methods(family) if m in runs and m not in (frozen, full)]
+        if family == CORE or labels:
+            out.append((family, labels))
     return out
 
 

@@ -74,6 +74,11 @@ class StudyFiles:
         if not self.metrics:
             raise XlirError(f"{self.root}: no metrics.json found under systems/: nothing to report")
         self.methods, self.seeds = _grid(self.config, self.root / "config.resolved.json")
+        # methods[].seeds (None: all) and .family (study_config.MethodSpec), by label
+        specs = {m.get("label") or m["name"]: m for m in self.config["methods"]}
+        self.method_seeds = {label: [s for s in self.seeds if specs[label].get("seeds") is None
+                                     or s in specs[label]["seeds"]] for label, _ in self.methods}
+        self.families = {label: specs[label].get("family") or "core" for label, _ in self.methods}
         self.groupings = _groupings(self.config, self.root)
         self.systems = self._index()
 
@@ -81,7 +86,7 @@ class StudyFiles:
     def _index(self) -> dict[str, System]:
         out = {}
         for label, name in self.methods:
-            for seed in self.seeds:
+            for seed in self.method_seeds[label]:
                 dense = f"{label}-s{seed}"
                 out[dense] = System(dense, "dense", label, name, seed)
                 out[f"hybrid-{dense}"] = System(f"hybrid-{dense}", "hybrid", label, name, seed)
@@ -107,10 +112,21 @@ class StudyFiles:
 
     def seed_systems(self, label: str, task: str) -> list[str]:
         """The dense systems of method `label` that have metrics for `task`, in seed order."""
-        return [f"{label}-s{s}" for s in self.seeds if f"{label}-s{s}" in self.metrics[task]]
+        return [f"{label}-s{s}" for s in self.method_seeds.get(label, self.seeds)
+                if f"{label}-s{s}" in self.metrics[task]]
 
     def dense_systems(self) -> list[str]:
-        return [f"{label}-s{s}" for label, _ in self.methods for s in self.seeds]
+        return [f"{label}-s{s}" for label, _ in self.methods for s in self.method_seeds[label]]
+
+    def family_methods(self, family: str) -> list[str]:
+        """The labels of one family of comparisons (methods[].family), in config order."""
+        return [label for label, _ in self.methods if self.families[label] == family]
+
+    def lr(self, label: str) -> float | None:
+        """The learning rate method `label` trained with: its own `train.lr`, else the study's."""
+        spec = next(m for m in self.config["methods"] if (m.get("label") or m["name"]) == label)
+        value = (spec.get("train") or {}).get("lr", (self.config.get("train") or {}).get("lr"))
+        return float(value) if isinstance(value, (int, float)) else None
 
     def known(self) -> dict[str, tuple[str, int | None]]:
         """(key, seed) of every system, for `paired_reference`."""

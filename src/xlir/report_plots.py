@@ -131,3 +131,22 @@ def learning_vs_forgetting(points: dict[str, list[tuple[float, float]]], xlabel:
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False, fontsize=8)
     return _png(fig)
+
+
+def lr_trade_off(curves: dict[str, list[tuple[float, float, str]]], xlabel: str,
+                 ylabel: str) -> bytes:
+    """Lines, one per method through its learning rates (in the order given): in-domain change
+    (x) against the change in unseen languages (y), each point labelled by its learning rate."""
+    fig, ax = _figure(6.5, 4.0)
+    for i, (method, points) in enumerate(curves.items()):
+        points = sorted(points, key=lambda p: float(p[2]) if p[2] != "-" else 0.0)
+        ax.plot([x for x, _, _ in points], [y for _, y, _ in points], marker="o",
+                color=PALETTE[i % len(PALETTE)], label=method)
+        for x, y, lr in points:
+            ax.annotate(lr, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(0, color="#444444", lw=0.8)
+    ax.axvline(0, color="#444444", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize=8)
+    return _png(fig)

@@ -33,18 +33,27 @@ def headline(files: StudyFiles, page: Page, decision: dict) -> None:
     for reason in decision["missing"]:
         page.para(reason + ".")
     for grouping in files.groupings:
-        rows = [r for r in decision["answer"] if r["grouping"] == grouping]
+        rows = [r for r in decision["answer"]
+                if r["grouping"] == grouping and r.get("family", CORE) == CORE]
         if not rows:
             continue
         page.heading(f"Answer, languages grouped by {grouping}", level=3)
-        columns = list(dict.fromkeys((r["task"], r["group"]) for r in rows))
-        cells = {(r["method"], r["task"], r["group"]): r for r in rows}
-        methods = list(dict.fromkeys(r["method"] for r in rows))
-        page.table(["method"] + [f"{t} {g}" for t, g in columns],
-                   [[m] + [_answer_cell(cells.get((m, t, g))) for t, g in columns]
-                    for m in methods], _answer_note(files, rows))
-        for task in dict.fromkeys(t for t, _ in columns):
+        answer_table(files, page, rows)
+        for task in dict.fromkeys(r["task"] for r in rows):
             page.para(answer_sentence([r for r in rows if r["task"] == task]))
+
+
+CORE = "core"  # the headline family of methods (report_decision.CORE)
+
+
+def answer_table(files: StudyFiles, page: Page, rows: list[dict]) -> None:
+    """Method x (task, group) cells of answer rows: estimate [CI] and the decision."""
+    columns = list(dict.fromkeys((r["task"], r["group"]) for r in rows))
+    cells = {(r["method"], r["task"], r["group"]): r for r in rows}
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    page.table(["method"] + [f"{t} {g}" for t, g in columns],
+               [[m] + [_answer_cell(cells.get((m, t, g))) for t, g in columns]
+                for m in methods], _answer_note(files, rows))
 
 
 def _answer_cell(row: dict | None) -> str:
@@ -68,7 +77,8 @@ def _answer_note(files: StudyFiles, rows: list[dict]) -> str:
     seeds = ", ".join(dict.fromkeys(f"{r['method']} {r['n_seeds']}" for r in rows))
     return (f"Each cell: answer [95% CI] and the decision. 'more robust' = more robust than full "
             "fine-tuning, 'less robust' = less robust than it (both at Holm-corrected "
-            f"p < {ALPHA}, Holm over the methods compared with full in that group); 'no difference (±x)' = no "
+            f"p < {ALPHA}, Holm over the methods of the family compared with full in that group); "
+            "'no difference (±x)' = no "
             "difference detectable at the minimum detectable effect x (80% power), which is not "
             "'no effect'. CI: bootstrap of queries within languages; p: sign-flip test "
             f"stratified by language. Measures: {measures}. Seeds averaged per query first "
@@ -166,7 +176,8 @@ def robustness(files: StudyFiles, page: Page, decision: dict) -> None:
               "unseen bar; the decision table compares each bar with full fine-tuning's.")
     for task in files.metrics:
         for grouping in files.groupings:
-            rows = [r for r in decision["delta"] if r["task"] == task and r["grouping"] == grouping]
+            rows = [r for r in decision["delta"] if r["task"] == task and r["grouping"] == grouping
+                    and r.get("family", CORE) == CORE]  # the other families: their section
             if not rows:
                 continue
             bars: dict[str, dict[str, tuple]] = {}
@@ -195,81 +206,6 @@ def robustness(files: StudyFiles, page: Page, decision: dict) -> None:
                    [[r["method"], r["task"], r["n_seeds"], _f(r["mean"]), _f(r["sd"]),
                      _f(r["min"]), _f(r["max"])] for r in decision["seeds"]],
                    "Spread of the macro over seeds (methods with 3 seeds or more; sd with ddof 1).")
-
-
-def in_domain_task(files: StudyFiles) -> str | None:
-    """The task that measures learning: the one whose only language is English (the held-out
-    dev split of the training language), if the study has one."""
-    return next((t for t, systems in files.metrics.items()
-                 if set(next(iter(systems.values()))["per_language"]) == {"eng_Latn"}), None)
-
-
-def group_change(files: StudyFiles, task: str, system: str, reference: str, group: str,
-                 grouping: str = "pretraining") -> float:
-    """Mean over the languages of `group` of system's per-language score minus the
-    reference's, on the task's primary measure (nan when the group has no language)."""
-    measure, systems = files.primary(task), files.metrics[task]
-    groups = files.language_groups(task, grouping)
-    mine, ref = systems[system]["per_language"], systems[reference]["per_language"]
-    diffs = [mine[lang][measure] - ref[lang][measure]
-             for lang, g in groups.items() if g == group and lang in mine and lang in ref]
-    return sum(diffs) / len(diffs) if diffs else float("nan")
-
-
-def movement(files: StudyFiles, page: Page) -> None:
-    """Did each model move, and did what it learned in English cost it elsewhere?"""
-    page.heading("Learning vs forgetting")
-    frozen = files.label_of("frozen")
-    learn = in_domain_task(files)
-    tuned = [s for s in files.dense_systems() if files.systems[s].method != "frozen"]
-    if frozen is None or not tuned:
-        page.para("No zero-shot (frozen) system and tuned system to compare.")
-        return
-    ref_of = {s: f"{frozen}-s{files.systems[s].seed}" for s in tuned}
-    drift = files.drift.get("systems", {})
-    unseen_tasks = [t for t in files.metrics if t != learn and any(
-        g == "unseen" for g in files.language_groups(t, "pretraining").values())]
-    header = ["system"] + ([f"{learn} change"] if learn else [])
-    header += [f"{t} unseen change" for t in unseen_tasks]
-    drift_tasks = [t for t in files.metrics if any(t in drift.get(s, {}) for s in tuned)]
-    header += [f"{t} query drift" for t in drift_tasks]
-    rows = []
-    for s in tuned:
-        row = [s]
-        if learn:
-            row.append(_f(_change(files, learn, s, ref_of[s]), sign="+"))
-        row += [_f(group_change(files, t, s, ref_of[s], "unseen"), sign="+")
-                if s in files.metrics[t] and ref_of[s] in files.metrics[t] else "-"
-                for t in unseen_tasks]
-        row += [_f(drift.get(s, {}).get(t, {}).get("queries", {}).get("mean"), 4)
-                for t in drift_tasks]
-        rows.append(row)
-    page.table(header, rows,
-               "change: macro of the task's headline measure minus the zero-shot model's "
-               f"({learn or 'no English dev task'}: the in-domain learning measure); unseen "
-               "change: the same, averaged over the languages outside the encoder's "
-               "pretraining; query drift: " + files.drift.get("probe", "not measured (the study "
-               "folder held no embeddings when its results were exported)") + ".")
-    if learn and unseen_tasks:
-        for t in unseen_tasks:
-            points: dict[str, list[tuple[float, float]]] = {}
-            for s in tuned:
-                if s in files.metrics[t] and s in files.metrics[learn]:
-                    points.setdefault(files.systems[s].label, []).append(
-                        (_change(files, learn, s, ref_of[s]),
-                         group_change(files, t, s, ref_of[s], "unseen")))
-            if points:
-                page.image(f"learning-vs-forgetting-{t}.png", report_plots.learning_vs_forgetting(
-                    points, f"{learn}: change in macro {files.primary(learn)} vs zero-shot",
-                    f"{t}: change in {files.primary(t)}, unseen languages"),
-                    f"{t}: unseen-language change against English dev change, one point per seed")
-
-
-def _change(files: StudyFiles, task: str, system: str, reference: str) -> float:
-    systems, measure = files.metrics[task], files.primary(task)
-    if system not in systems or reference not in systems:
-        return float("nan")
-    return macro(systems[system], measure) - macro(systems[reference], measure)
 
 
 def params(files: StudyFiles, page: Page) -> None:

@@ -193,8 +193,9 @@ def readme_tables(results: str | Path, grouping: str = "pretraining") -> str:
     then the answer, each method's change minus full fine-tuning's, with its decision."""
     table = storage.read_json(Path(results) / "report" / "decision.json")
     full = table["settings"]["full"]
-    delta = [r for r in table["delta"] if r["grouping"] == grouping]
-    answer = [r for r in table["answer"] if r["grouping"] == grouping]
+    core = lambda r: r["grouping"] == grouping and r.get("family", "core") == "core"  # noqa: E731
+    delta = [r for r in table["delta"] if core(r)]
+    answer = [r for r in table["answer"] if core(r)]
     columns = list(dict.fromkeys((r["task"], r["group"]) for r in delta))
     methods = list(dict.fromkeys(r["method"] for r in delta))
 
@@ -225,4 +226,36 @@ def readme_tables(results: str | Path, grouping: str = "pretraining") -> str:
         lines.append("| " + m + " | " + " | ".join(
             (cell(r, "answer") + " " + word(r)) if (r := a.get((m, t, g))) else ""
             for t, g in columns) + " |")
+    lines += _lr_lines(table)
     return "\n".join(lines) + "\n"
+
+
+def _lr_lines(table: dict) -> list[str]:
+    """The learning-rate choice on held-out English dev and each rate's unseen change."""
+    choice, sens = table.get("selection", []), table.get("sensitivity", [])
+    if not choice:
+        return []
+    tasks = [t for t in dict.fromkeys(r["task"] for r in sens) if t != choice[0]["task"]]
+    unseen = {(r["label"], r["task"]): r for r in sens if r["group"] == "unseen"}
+
+    def ci(r: dict, value: str) -> str:
+        lo = "-" if r["ci_low"] is None else f"{r['ci_low']:+.3f}"
+        hi = "-" if r["ci_high"] is None else f"{r['ci_high']:+.3f}"
+        return f"{r[value]:+.3f} [{lo}, {hi}]"
+
+    first = choice[0]
+    lines = ["", f"Learning rates at seed {first['seed']}: {first['task']} {first['measure']} "
+             "(held out from training; the dev choice in bold) and, as delta [95% CI], the "
+             "change in unseen languages:", "",
+             "| method | lr | " + first["task"] + " | vs fixed lr | "
+             + " | ".join(f"{t} unseen" for t in tasks if any(k[1] == t for k in unseen)) + " |"]
+    shown = [t for t in tasks if any(k[1] == t for k in unseen)]
+    lines.append("|---|---|---|---|" + "---|" * len(shown))
+    for r in choice:
+        lr = "-" if r["lr"] is None else f"{r['lr']:g}"
+        score = f"**{r['score']:.3f}**" if r["chosen"] else f"{r['score']:.3f}"
+        versus = "fixed beforehand" if r["reference"] else ci(r, "diff")
+        lines.append(f"| {r['method']} | {lr} | {score} | {versus} | " + " | ".join(
+            ci(u, "estimate") if (u := unseen.get((r["label"], t))) else "" for t in shown)
+            + " |")
+    return lines

@@ -12,146 +12,28 @@ stage counts as done only when everything it makes is complete):
     systems/<system>/<task>/{run.trec,metrics.json}
     xqg/generator/  xqg/queries.jsonl  xqg/quality.json
 
-A system is `<method>-s<seed>` for dense models, `bm25`, `hybrid-<method>-s<seed>`, and
-`xqg-<method>-s<seed>-a<alpha>` for augmented indexes. This module orchestrates; it does not
+A system is `<method>-s<seed>` for dense models (a method runs at every seed, or at the seeds
+it names), `bm25`, `hybrid-<method>-s<seed>`, and `xqg-<method>-s<seed>-a<alpha>` for augmented
+indexes. The config is plain data (xlir.study_config); a folder's config may grow, and a run
+under a grown config runs only the new stages. This module orchestrates; it does not
 implement training, retrieval, generation or metrics (see train, evaluate, qgen), and it never
 renders anything (see report).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from xlir import presets, storage
-from xlir.config import from_dict, load_config, merge, to_dict
+from xlir import storage
+from xlir.config import from_dict, merge, to_dict
 from xlir.errors import ConfigError
+from xlir.study_config import (DEFAULT_CONFIG, MethodSpec, StudyConfig, TaskSpec,  # noqa: F401
+                               XQGSpec, changes, load_study_config)
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CONFIG = presets.path("quick")
-
-
-@dataclass
-class TaskSpec:
-    name: str
-    label: str | None = None  # how the study names it (default: name); lets a task appear twice
-    split: str = "test"
-    languages: list[str] | None = None
-    max_queries_per_language: int | None = None
-    distractors: int | None = None
-    # False: passages are their text alone for every system, as BM25 reads them and as the
-    # published AfriQA baselines were run; True: dense encoders read "{title} {text}".
-    titles: bool = True
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        # A BEIR folder given by path is labelled by its folder name: the label names folders
-        # under the study, and a path there would write outside it.
-        self.label = _folder_name(self.label or Path(self.name.rstrip("/\\")).name, "tasks", "label")
-        for key in ("max_queries_per_language", "distractors"):
-            if (getattr(self, key) or 0) < 0:
-                raise ConfigError(f"tasks.{self.label}.{key} must be >= 0")
-
-
-@dataclass
-class MethodSpec:
-    name: str                 # a tuning method of xlir.tuning ("frozen", "lora", ...)
-    label: str | None = None  # how systems are named (default: name); lets a method appear twice
-    options: dict[str, Any] = field(default_factory=dict)  # the method's own config
-    train: dict[str, Any] = field(default_factory=dict)    # TrainConfig overrides for it
-
-    def __post_init__(self):
-        self.label = _folder_name(self.label or self.name, "methods", "label")
-
-
-def _folder_name(name: str, section: str, key: str) -> str:
-    """`name` if it can name a folder of the study (no separators, no '..')."""
-    from xlir.data.readers import safe_name
-    from xlir.errors import InputError
-
-    try:
-        return safe_name(name)
-    except InputError:
-        raise ConfigError(f"{section}: {key} '{name}' cannot name a folder (it could leave the "
-                          f"study folder); give it a plain `{key}`") from None
-
-
-@dataclass
-class XQGSpec:
-    enabled: bool = False
-    task: str = "afriqa"
-    systems: list[str] = field(default_factory=lambda: ["best"])
-    languages: list[str] = field(default_factory=list)
-    alphas: list[float] = field(default_factory=lambda: [0.01])
-    fusion: Literal["sum", "mean"] = "sum"
-    renormalize: bool = True
-    generator: str | None = None
-    train: dict[str, Any] = field(default_factory=dict)
-    generate: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        for a in self.alphas:
-            if not 0.0 <= a <= 1.0:
-                raise ConfigError(f"xqg.alphas: {a} is outside [0, 1]")
-
-
-@dataclass
-class StudyConfig:
-    name: str = "quick"
-    out: str = "study/quick"
-    encoder: str | None = None
-    seeds: list[int] = field(default_factory=lambda: [13])
-    methods: list[MethodSpec] = field(default_factory=lambda: [MethodSpec("frozen")])
-    train: dict[str, Any] = field(default_factory=dict)
-    baselines: list[Literal["bm25", "hybrid"]] = field(default_factory=lambda: ["bm25", "hybrid"])
-    hybrid: Literal["rrf", "interpolate"] = "rrf"
-    tasks: list[TaskSpec] = field(default_factory=list)
-    xqg: XQGSpec = field(default_factory=XQGSpec)
-    k: int = 100
-    batch_size: int = 32
-    max_seq_length: int = 256
-    # Encoding arithmetic of every dense system (xlir.encoder backends; int8 is not offered:
-    # it fails the quality bar). Training has its own `train.precision`.
-    precision: Literal["bf16", "fp32"] = "bf16"
-    seed: int = 0
-    # How the report groups languages for the answer (xlir.data.languages.GROUPINGS), each
-    # grouping answered on its own.
-    groupings: list[str] = field(default_factory=lambda: ["pretraining"])
-
-    def __post_init__(self):
-        if not self.tasks:
-            raise ConfigError("tasks: a study needs at least one task")
-        if not self.methods:
-            raise ConfigError("methods: a study needs at least one method")
-        if self.k < 1 or self.batch_size < 1 or self.max_seq_length < 8:
-            raise ConfigError("k, batch_size must be >= 1 and max_seq_length >= 8")
-        labels = [m.label for m in self.methods]
-        if len(set(labels)) != len(labels):
-            raise ConfigError(f"methods: duplicate labels {labels}; give each a `label`")
-        names = [t.label for t in self.tasks]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"tasks: duplicate task names {names}")
-        by_name = {t.name: t.label for t in self.tasks}
-        self.xqg.task = self.xqg.task if self.xqg.task in names else by_name.get(self.xqg.task, self.xqg.task)
-        if self.xqg.enabled and self.xqg.task not in names:
-            raise ConfigError(f"xqg.task: '{self.xqg.task}' is not one of the tasks {names}")
-        from xlir.data.languages import GROUPINGS
-
-        for name in self.groupings:
-            if name not in GROUPINGS:
-                raise ConfigError(f"groupings: unknown language grouping '{name}'; choices: "
-                                  f"{sorted(GROUPINGS)}")
-        if not self.groupings:
-            raise ConfigError(f"groupings: name at least one of {sorted(GROUPINGS)}")
-
-
-def load_study_config(path: str | Path | None = None, overrides: list[str] = ()) -> StudyConfig:
-    return load_config(StudyConfig, path or DEFAULT_CONFIG, list(overrides))
 
 
 class Study:
@@ -176,7 +58,8 @@ class Study:
     def system_specs(self) -> dict[str, tuple[MethodSpec, int]]:
         # Seed-major order: a study killed or stopped after its first round of seeds already
         # holds every method at that seed (a complete one-seed study), never full alone.
-        return {f"{m.label}-s{s}": (m, s) for s in self.config.seeds for m in self.config.methods}
+        return {f"{m.label}-s{s}": (m, s) for s in self.config.seeds for m in self.config.methods
+                if m.seeds is None or s in m.seeds}
 
     def plan(self) -> list[tuple[str, str]]:
         """Every (stage, target) the study will run, in order: the progress denominator."""
@@ -289,16 +172,15 @@ class Study:
         self._write_status(finished=True)
 
     def _check_same_config(self) -> None:
-        """A study folder belongs to one config: resuming it under another would skip stages
-        whose outputs were made with different settings, and mislabel them. A folder holding
-        no stage output yet (a first attempt that failed early) takes the new config."""
+        """A study folder belongs to one config, which may grow (study_config.changes): resuming
+        under another would skip stages whose outputs were made with different settings, and
+        mislabel them. A folder holding no stage output yet (a first attempt that failed early)
+        takes the new config."""
         path = self.root / "config.resolved.json"
         bookkeeping = {"config.resolved.json", "environment.json", "study.json", ".lock", "tasks"}
         if not path.is_file() or all(p.name in bookkeeping for p in self.root.iterdir()):
             return
-        old = _with_defaults(storage.read_json(path))
-        new = json.loads(json.dumps(to_dict(self.config)))
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        changed = changes(storage.read_json(path), self.config)
         if changed:
             raise ConfigError(f"{self.root} holds a study run with another config (changed: "
                               f"{', '.join(changed)}); use another `out` folder or delete it")
@@ -414,22 +296,6 @@ class Study:
             for qid, text in task.queries.items():
                 texts.setdefault(task.query_lang[qid], []).append(text)
         storage.write_json(path, fertility(tokenizer, texts))
-
-
-# Options whose default changed when they were added: a folder written before them was made
-# with the old behaviour, which is what it is compared under (so it is refused, not mixed).
-LEGACY_VALUES = {"precision": "fp32"}
-
-
-def _with_defaults(resolved: dict) -> dict:
-    """A stored resolved config read with today's StudyConfig: options added since it was
-    written take their defaults (or, for LEGACY_VALUES, the behaviour it was made with), so a
-    new option does not make an old folder 'changed'."""
-    resolved = {**{k: v for k, v in LEGACY_VALUES.items() if k not in resolved}, **resolved}
-    try:
-        return json.loads(json.dumps(to_dict(from_dict(StudyConfig, resolved))))
-    except ConfigError:
-        return resolved  # an option was removed or renamed: compared as it is, so refused
 
 
 def _task_summary(task) -> dict:

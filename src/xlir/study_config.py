@@ -1,0 +1,200 @@
+"""The study's configuration: tasks, tuning methods and seeds as plain data (YAML / JSON).
+
+`StudyConfig` and its parts (`TaskSpec`, `MethodSpec`, `XQGSpec`) validate themselves;
+`load_study_config` reads a preset or a YAML file with `key=value` overrides; `changes` says
+why a study folder run under one config cannot be resumed under another (a study may grow:
+methods and seeds added later run as new stages, the rest must stay as it was).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xlir import presets
+from xlir.config import from_dict, load_config, to_dict
+from xlir.errors import ConfigError
+
+DEFAULT_CONFIG = presets.path("quick")
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    label: str | None = None  # how the study names it (default: name); lets a task appear twice
+    split: str = "test"
+    languages: list[str] | None = None
+    max_queries_per_language: int | None = None
+    distractors: int | None = None
+    # False: passages are their text alone for every system, as BM25 reads them and as the
+    # published AfriQA baselines were run; True: dense encoders read "{title} {text}".
+    titles: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        # A BEIR folder given by path is labelled by its folder name: the label names folders
+        # under the study, and a path there would write outside it.
+        self.label = _folder_name(self.label or Path(self.name.rstrip("/\\")).name, "tasks", "label")
+        for key in ("max_queries_per_language", "distractors"):
+            if (getattr(self, key) or 0) < 0:
+                raise ConfigError(f"tasks.{self.label}.{key} must be >= 0")
+
+
+@dataclass
+class MethodSpec:
+    name: str                 # a tuning method of xlir.tuning ("frozen", "lora", ...)
+    label: str | None = None  # how systems are named (default: name); lets a method appear twice
+    options: dict[str, Any] = field(default_factory=dict)  # the method's own config
+    train: dict[str, Any] = field(default_factory=dict)    # TrainConfig overrides for it
+    # The study's seeds this method runs at (None: all of them); e.g. the first seed alone for
+    # a learning-rate variant or a method the budget allows once.
+    seeds: list[int] | None = None
+    # The family of comparisons with full fine-tuning it belongs to: Holm corrects each family
+    # on its own, so an exploratory method does not dilute the headline answer ("core").
+    family: str = "core"
+
+    def __post_init__(self):
+        self.label = _folder_name(self.label or self.name, "methods", "label")
+        self.family = _folder_name(self.family, "methods", "family")
+
+
+def _folder_name(name: str, section: str, key: str) -> str:
+    """`name` if it can name a folder of the study (no separators, no '..')."""
+    from xlir.data.readers import safe_name
+    from xlir.errors import InputError
+
+    try:
+        return safe_name(name)
+    except InputError:
+        raise ConfigError(f"{section}: {key} '{name}' cannot name a folder (it could leave the "
+                          f"study folder); give it a plain `{key}`") from None
+
+
+@dataclass
+class XQGSpec:
+    enabled: bool = False
+    task: str = "afriqa"
+    systems: list[str] = field(default_factory=lambda: ["best"])
+    languages: list[str] = field(default_factory=list)
+    alphas: list[float] = field(default_factory=lambda: [0.01])
+    fusion: Literal["sum", "mean"] = "sum"
+    renormalize: bool = True
+    generator: str | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+    generate: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for a in self.alphas:
+            if not 0.0 <= a <= 1.0:
+                raise ConfigError(f"xqg.alphas: {a} is outside [0, 1]")
+
+
+@dataclass
+class StudyConfig:
+    name: str = "quick"
+    out: str = "study/quick"
+    encoder: str | None = None
+    seeds: list[int] = field(default_factory=lambda: [13])
+    methods: list[MethodSpec] = field(default_factory=lambda: [MethodSpec("frozen")])
+    train: dict[str, Any] = field(default_factory=dict)
+    baselines: list[Literal["bm25", "hybrid"]] = field(default_factory=lambda: ["bm25", "hybrid"])
+    hybrid: Literal["rrf", "interpolate"] = "rrf"
+    tasks: list[TaskSpec] = field(default_factory=list)
+    xqg: XQGSpec = field(default_factory=XQGSpec)
+    k: int = 100
+    batch_size: int = 32
+    max_seq_length: int = 256
+    # Encoding arithmetic of every dense system (xlir.encoder backends; int8 is not offered:
+    # it fails the quality bar). Training has its own `train.precision`.
+    precision: Literal["bf16", "fp32"] = "bf16"
+    seed: int = 0
+    # How the report groups languages for the answer (xlir.data.languages.GROUPINGS), each
+    # grouping answered on its own.
+    groupings: list[str] = field(default_factory=lambda: ["pretraining"])
+    # The task (label), held out from training, on which a method's learning-rate variants
+    # (methods of the same tuning method) are compared and one chosen (xlir.selection); its
+    # scores are the in-domain learning measure, never a test.
+    select_on: str | None = None
+
+    def __post_init__(self):
+        if not self.tasks:
+            raise ConfigError("tasks: a study needs at least one task")
+        if not self.methods:
+            raise ConfigError("methods: a study needs at least one method")
+        if self.k < 1 or self.batch_size < 1 or self.max_seq_length < 8:
+            raise ConfigError("k, batch_size must be >= 1 and max_seq_length >= 8")
+        labels = [m.label for m in self.methods]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"methods: duplicate labels {labels}; give each a `label`")
+        names = [t.label for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"tasks: duplicate task names {names}")
+        by_name = {t.name: t.label for t in self.tasks}
+        self.xqg.task = self.xqg.task if self.xqg.task in names else by_name.get(self.xqg.task, self.xqg.task)
+        if self.xqg.enabled and self.xqg.task not in names:
+            raise ConfigError(f"xqg.task: '{self.xqg.task}' is not one of the tasks {names}")
+        for m in self.methods:
+            if m.seeds is not None and (not m.seeds or set(m.seeds) - set(self.seeds)):
+                raise ConfigError(f"methods.{m.label}.seeds: {m.seeds} must be a non-empty "
+                                  f"subset of the study's seeds {self.seeds}")
+        if self.select_on is not None and self.select_on not in names:
+            raise ConfigError(f"select_on: '{self.select_on}' is not one of the tasks {names}")
+        from xlir.data.languages import GROUPINGS
+
+        for name in self.groupings:
+            if name not in GROUPINGS:
+                raise ConfigError(f"groupings: unknown language grouping '{name}'; choices: "
+                                  f"{sorted(GROUPINGS)}")
+        if not self.groupings:
+            raise ConfigError(f"groupings: name at least one of {sorted(GROUPINGS)}")
+
+
+def load_study_config(path: str | Path | None = None, overrides: list[str] = ()) -> StudyConfig:
+    return load_config(StudyConfig, path or DEFAULT_CONFIG, list(overrides))
+
+
+# What a study folder may change between runs without touching any stage output: the
+# languages' grouping and the task learning rates are chosen on are read by the report alone.
+REPORT_ONLY = ("groupings", "select_on")
+
+
+def changes(resolved: dict, config: StudyConfig) -> list[str]:
+    """The options of `config` that differ from the stored `resolved` config of a study folder
+    in a way resuming cannot absorb ([] when it can). Methods and seeds may be added: a new
+    method label or seeds after the stored ones are new stages. A method already run must
+    keep its every option, the stored seeds their order (the first seed's frozen encoding is
+    shared by the others), and everything else its value."""
+    old = _with_defaults(resolved)
+    new = json.loads(json.dumps(to_dict(config)))
+    grows = {"methods", "seeds", *REPORT_ONLY}
+    changed = sorted(k for k in (set(old) | set(new)) - grows if old.get(k) != new.get(k))
+    if new.get("seeds", [])[:len(old.get("seeds", []))] != old.get("seeds"):
+        changed.append("seeds (the stored ones must stay first, in order)")
+    now = {m["label"]: m for m in new.get("methods", [])}
+    for m in old.get("methods", []):
+        label = m.get("label") or m["name"]
+        if label not in now:
+            changed.append(f"methods.{label} (removed)")
+        elif now[label] != m:
+            changed.append(f"methods.{label}")
+    return changed
+
+
+# Options whose default changed when they were added: a folder written before them was made
+# with the old behaviour, which is what it is compared under (so it is refused, not mixed).
+LEGACY_VALUES = {"precision": "fp32"}
+
+
+def _with_defaults(resolved: dict) -> dict:
+    """A stored resolved config read with today's StudyConfig: options added since it was
+    written take their defaults (or, for LEGACY_VALUES, the behaviour it was made with), so a
+    new option does not make an old folder 'changed'."""
+    resolved = {**{k: v for k, v in LEGACY_VALUES.items() if k not in resolved}, **resolved}
+    try:
+        return json.loads(json.dumps(to_dict(from_dict(StudyConfig, resolved))))
+    except ConfigError:
+        return resolved  # an option was removed or renamed: compared as it is, so refused
+
+

@@ -1,0 +1,199 @@
+"""Learning-rate variants and families of methods: a study folder may grow (methods and seeds
+added later), a method may run at some seeds only, each family of comparisons is
+Holm-corrected on its own, and the learning rate is chosen on the held-out English dev task
+alone (xlir.selection), with what each rate costs elsewhere reported beside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xlir.data import languages
+from xlir.errors import ConfigError
+from xlir.storage import write_json
+
+LANGS = ["fra_Latn", "swh_Latn", "hau_Latn", "yor_Latn", "ibo_Latn"]  # 2 seen, 3 unseen
+SEEDS = [13, 42, 1234]
+CORE = [{"name": "frozen"}, {"name": "full"}, {"name": "lora"}]
+VARIANTS = [{"name": "lora", "label": "lora-lr1e-3", "train": {"lr": 1e-3}, "seeds": [13],
+             "family": "lr"},
+            {"name": "full", "label": "full-lr5e-5", "train": {"lr": 5e-5}, "seeds": [13],
+             "family": "lr"}]
+# label -> (English dev shift, unseen shift) against the zero-shot model
+SHIFT = {"frozen": (0.0, 0.0), "full": (0.05, -0.10), "lora": (0.05, 0.0),
+         "lora-lr1e-3": (0.15, -0.20), "full-lr5e-5": (0.05, -0.15)}
+
+
+def _score(label: str, seed: int, lang: str, i: int) -> float:
+    base = float(np.random.default_rng([sum(map(ord, lang)), i]).uniform(0.3, 0.7))
+    if label == "frozen":
+        return base
+    shift = SHIFT[label][0] if lang == "eng_Latn" else (
+        0.0 if languages.group_of(lang) == "seen" else SHIFT[label][1])
+    return base + shift + np.random.default_rng([len(label), seed, sum(map(ord, lang)), i]).normal(0, 0.01)
+
+
+def _metrics(system: str, task: str, per_query: dict[str, float]) -> dict:
+    query_lang = {q: q.rsplit("-", 1)[0] for q in per_query}
+    langs = sorted(set(query_lang.values()))
+    per_language = {lang: {"nDCG@10": float(np.mean([s for q, s in per_query.items()
+                                                      if query_lang[q] == lang]))}
+                    for lang in langs}
+    return {"task": task, "system": system, "measures": ["nDCG@10"], "primary": "nDCG@10",
+            "per_query": {"nDCG@10": per_query}, "query_lang": query_lang,
+            "per_language": per_language,
+            "macro": {"nDCG@10": float(np.mean([v["nDCG@10"] for v in per_language.values()]))},
+            "encoder_family": "me5",
+            "language_groups": {g: languages.language_groups(langs, g, "me5")
+                                for g in languages.GROUPINGS}}
+
+
+def write_study(root: Path, methods: list[dict], n: int = 40) -> Path:
+    specs = [{"options": {}, "train": {}, "seeds": None, "family": "core", **m,
+              "label": m.get("label", m["name"])} for m in methods]
+    tasks = {"afriqa": LANGS, "tydi-en-dev": ["eng_Latn"]}
+    write_json(root / "config.resolved.json", {
+        "name": "lr", "methods": specs, "seeds": SEEDS, "train": {"lr": 2e-5},
+        "tasks": [{"name": t, "label": t} for t in tasks], "select_on": "tydi-en-dev",
+        "groupings": ["pretraining"], "xqg": {"enabled": False}})
+    for task, langs in tasks.items():
+        write_json(root / "tasks" / f"{task}.json",
+                   {"name": task, "split": "test", "queries": n * len(langs), "documents": 100,
+                    "queries_per_language": {lang: n for lang in langs},
+                    "primary_measure": "nDCG@10"})
+        for m in specs:
+            for seed in m["seeds"] or SEEDS:
+                name = f"{m['label']}-s{seed}"
+                scores = {f"{lang}-{i}": _score(m["label"], seed, lang, i)
+                          for lang in langs for i in range(n)}
+                write_json(root / "systems" / name / task / "metrics.json",
+                           _metrics(name, task, scores))
+    return root
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory):
+    from xlir.report import build_report
+    from xlir.report_decision import decision
+
+    root = tmp_path_factory.mktemp("lr")
+    core = decision(write_study(root / "core", CORE))
+    study = write_study(root / "grown", CORE + VARIANTS)
+    out = build_report(study).parent
+    return core, json.loads((out / "decision.json").read_text()), out
+
+
+def test_a_family_is_corrected_on_its_own_and_leaves_the_core_answer_as_it_was(grown):
+    core, table, _ = grown
+    mine = [r for r in table["answer"] if r["family"] == "core"]
+    assert mine == core["answer"]  # the variants changed no p_holm and no verdict of the core
+    variants = [r for r in table["answer"] if r["family"] == "lr"]
+    assert {r["method"] for r in variants} == {"lora-lr1e-3", "full-lr5e-5"}
+    unseen = {r["method"]: r for r in variants if r["task"] == "afriqa" and r["group"] == "unseen"}
+    assert unseen["lora-lr1e-3"]["answer"] == pytest.approx(-0.10, abs=0.01)
+    assert unseen["lora-lr1e-3"]["n_seeds"] == 1 and unseen["lora-lr1e-3"]["verdict"] == "less robust"
+    assert unseen["lora-lr1e-3"]["p_holm"] >= unseen["lora-lr1e-3"]["p"]
+    # full appears once, in the core family's deltas
+    assert [r["family"] for r in table["delta"] if r["method"] == "full"
+            and r["task"] == "afriqa" and r["group"] == "unseen"] == ["core"]
+
+
+def test_dev_chooses_a_learning_rate_only_when_the_difference_is_detectable(grown):
+    from xlir.selection import choice_sentence
+
+    _, table, _ = grown
+    rows = {r["label"]: r for r in table["selection"]}
+    assert set(rows) == {"lora", "lora-lr1e-3", "full", "full-lr5e-5"}
+    assert all(r["task"] == "tydi-en-dev" and r["seed"] == 13 for r in rows.values())
+    assert rows["lora"]["reference"] and rows["lora-lr1e-3"]["chosen"]
+    assert rows["lora-lr1e-3"]["diff"] == pytest.approx(0.10, abs=0.01)
+    assert rows["lora-lr1e-3"]["p"] < 0.05 and rows["lora-lr1e-3"]["lr"] == 1e-3
+    assert rows["full"]["lr"] == 2e-5  # the study's train.lr, as the method did not set one
+    assert abs(rows["full-lr5e-5"]["diff"]) < rows["full-lr5e-5"]["mde"]
+    words = " ".join(choice_sentence(table["selection"]))
+    assert "lora: on tydi-en-dev (seed 13, nDCG@10), dev prefers lr 0.001" in words
+    assert ("full: on tydi-en-dev (seed 13, nDCG@10), dev chooses the learning rate fixed" in words
+            or "so the fixed learning rate stands" in words)
+
+
+def test_each_learning_rate_shows_what_it_costs_in_unseen_languages(grown):
+    _, table, out = grown
+    sens = {(r["label"], r["task"], r["group"]): r for r in table["sensitivity"]}
+    assert sens["lora-lr1e-3", "afriqa", "unseen"]["estimate"] == pytest.approx(-0.20, abs=0.01)
+    assert sens["lora", "afriqa", "unseen"]["estimate"] == pytest.approx(0.0, abs=0.01)
+    assert sens["lora-lr1e-3", "tydi-en-dev", "seen"]["estimate"] == pytest.approx(0.15, abs=0.01)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Learning rates and other methods" in md
+    assert "Learning rate, chosen on held-out English dev" in md and (out / "lr-trade-off-afriqa.png").is_file()
+    assert "Family 'lr', languages grouped by pretraining" in md
+
+
+def test_the_readme_tables_carry_the_learning_rate_choice(grown):
+    from xlir.results import readme_tables
+
+    _, table, out = grown
+    text = readme_tables(out.parent)
+    head = text.split("Learning rates at seed 13")[0]
+    assert "lora-lr1e-3" not in head  # the headline tables hold the core family alone
+    row = next(line for line in text.splitlines() if line.startswith("| lora | 0.001 |"))
+    chosen = next(r for r in table["selection"] if r["label"] == "lora-lr1e-3")
+    assert f"**{chosen['score']:.3f}**" in row and "afriqa unseen" in text
+
+
+# ---- the config: methods at some seeds, and a study folder that grows ----------------------
+def _config(**over):
+    from xlir.config import from_dict
+    from xlir.study_config import StudyConfig
+
+    data = {"tasks": [{"name": "afriqa"}, {"name": "tydi-mono", "label": "tydi-en-dev"}],
+            "seeds": [13, 42], "methods": [{"name": "frozen"}, {"name": "lora"}], **over}
+    return from_dict(StudyConfig, data)
+
+
+def test_a_method_runs_at_the_seeds_it_names():
+    from xlir.study import Study
+
+    config = _config(methods=[{"name": "frozen"}, {"name": "lora"},
+                              {"name": "lora", "label": "lora-hi", "train": {"lr": 1e-3},
+                               "seeds": [13], "family": "lr"}])
+    assert Study(config, "unused").systems() == ["frozen-s13", "lora-s13", "lora-hi-s13",
+                                                 "frozen-s42", "lora-s42"]
+    with pytest.raises(ConfigError, match=r"methods.lora-hi.seeds: \[7\] must be a non-empty subset"):
+        _config(methods=[{"name": "lora", "label": "lora-hi", "seeds": [7]}])
+    with pytest.raises(ConfigError, match="select_on: 'tydi' is not one of the tasks"):
+        _config(select_on="tydi")
+
+
+def test_a_study_folder_may_gain_methods_and_seeds_but_not_change_what_ran():
+    from xlir.config import to_dict
+    from xlir.study_config import changes
+
+    stored = json.loads(json.dumps(to_dict(_config())))
+    grown = _config(seeds=[13, 42, 1234], groupings=["pretraining", "resource"],
+                    methods=[{"name": "frozen"}, {"name": "lora"},
+                             {"name": "lora", "label": "lora-hi", "seeds": [13]}])
+    assert changes(stored, grown) == []
+    assert changes(stored, _config(methods=[{"name": "frozen"},
+                                            {"name": "lora", "train": {"lr": 1e-3}}])) == ["methods.lora"]
+    assert changes(stored, _config(methods=[{"name": "lora"}])) == ["methods.frozen (removed)"]
+    assert changes(stored, _config(seeds=[42, 13])) == [
+        "seeds (the stored ones must stay first, in order)"]
+    assert changes(stored, _config(k=10)) == ["k"]
+
+
+def test_a_grown_study_runs_only_its_new_stages(tmp_path):
+    """The folder check under a grown config: accepted, while a changed method is refused."""
+    from xlir.config import to_dict
+    from xlir.study import Study
+
+    root = tmp_path / "study"
+    write_json(root / "config.resolved.json", to_dict(_config()))
+    write_json(root / "systems" / "lora-s13" / "afriqa" / "metrics.json", {"task": "afriqa"})
+    grown = _config(methods=[{"name": "frozen"}, {"name": "lora"}, {"name": "bitfit", "seeds": [13]}])
+    Study(grown, root)._check_same_config()  # no error
+    with pytest.raises(ConfigError, match=r"changed: methods.lora\)"):
+        Study(_config(methods=[{"name": "frozen"}, {"name": "lora", "options": {"r": 4}}]),
+              root)._check_same_config()
