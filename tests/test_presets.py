@@ -36,8 +36,14 @@ def test_answer_preset_expands_and_chooses_nothing_on_any_split():
     path = CONFIGS / "answer.yaml"
     assert path.read_text().startswith("# xlir study configs/answer.yaml")
     config = load_study_config(path)
-    assert [m.name for m in config.methods] == ["frozen", "full", "lora", "bottleneck"]
-    assert len(config.seeds) >= 3
+    core = [m for m in config.methods if m.family == "core"]
+    assert [m.name for m in core] == ["frozen", "full", "lora", "bottleneck"]
+    assert len(config.seeds) >= 3 and all(m.seeds is None for m in core)
+    # learning-rate variants: first seed only, their own family, compared on held-out dev
+    variants = [m for m in config.methods if m.family != "core"]
+    assert {m.name for m in variants} == {"full", "lora", "bottleneck"} and len(variants) == 6
+    assert all(m.family == "lr" and m.seeds == config.seeds[:1] for m in variants)
+    assert config.select_on == "tydi-en-dev" and config.select_on in [t.label for t in config.tasks]
     study = Study(config, out="/nonexistent/not-written")
     for system in study.systems():
         train = study.train_config(system)
