@@ -169,3 +169,31 @@ def test_the_cli_exports_and_compares(study, tmp_path):
     m["macro"][m["primary"]] += 0.5
     (tmp_path / "r" / "systems" / "full-s1" / "tiny" / "metrics.json").write_text(json.dumps(m))
     assert main(["results", str(study), "--compare", str(tmp_path / "r")]) == 1
+
+
+def test_a_grown_copy_of_results_keeps_their_drift_and_notes(study, exported, tmp_path):
+    """A study folder grown from results of record has no embeddings for the old systems:
+    re-exporting it keeps their drift entries (and the hand-written RESUME.md) instead of
+    dropping them, and measures the systems whose embeddings are there."""
+    import shutil
+
+    from xlir.drift import write_drift
+    from xlir.results import export_results
+
+    out, _ = exported
+    grown = tmp_path / "grown"
+    shutil.copytree(study, grown)
+    old = json.loads((out / "drift.json").read_text())["systems"]
+    shutil.rmtree(grown / "systems" / "full-s1" / "embeddings")  # as in results of record
+    (grown / "RESUME.md").write_text("killed at stage 3, resumed\n")
+    write_drift(grown)
+    drift = json.loads((grown / "drift.json").read_text())
+    assert drift["carried"] == ["full-s1"]
+    assert drift["systems"]["full-s1"] == old["full-s1"]
+    assert drift["systems"]["lora-s2"] == old["lora-s2"]  # recomputed, the same
+    record = tmp_path / "record"
+    export_results(grown, record)
+    (grown / "RESUME.md").unlink()
+    export_results(grown, record)  # exported again: the note comes from the old record
+    assert (record / "RESUME.md").read_text() == "killed at stage 3, resumed\n"
+    assert json.loads((record / "drift.json").read_text())["carried"] == ["full-s1"]

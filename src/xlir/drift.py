@@ -92,6 +92,18 @@ def _task_of(kind: str, ids: list[str], query_lang: dict, documents: dict) -> st
 
 
 def write_drift(study: str | Path) -> Path:
-    path = Path(study) / "drift.json"
-    storage.write_json(path, embedding_drift(study))
+    """Write drift.json. A system the folder's drift.json already measured whose embeddings are
+    gone keeps its entry (listed under "carried"): a study folder grown from results of record
+    (which hold no embeddings) measures its new systems without losing the old ones' drift."""
+    root = Path(study)
+    path = root / "drift.json"
+    drift = embedding_drift(root)
+    old = storage.read_json(path).get("systems", {}) if path.is_file() else {}
+    carried = sorted(s for s in old if s not in drift["systems"]
+                     and not any((root / "systems" / s / "embeddings").glob("*/manifest.json")))
+    if carried:
+        drift["systems"].update({s: old[s] for s in carried})
+        drift["systems"] = dict(sorted(drift["systems"].items()))
+        drift["carried"] = carried
+    storage.write_json(path, drift)
     return path

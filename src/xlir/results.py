@@ -15,6 +15,7 @@ enough to commit (`results/<preset>/`), and read back by `StudyFiles` like any s
 - drift.json (xlir.drift), when the study folder still holds its embeddings;
 - report/: report.md, its figures, decision.json, decision.csv and interaction.csv, built by
   `xlir report` from `out` itself (so a test can recompute the table from the committed files);
+- RESUME.md (NOTES), hand-written, carried over from the study folder or the previous `out`;
 - MANIFEST.tsv: size and sha256 of every file above.
 
 `compare_results(study, results)` checks a rerun against results of record: every system and
@@ -39,6 +40,9 @@ from xlir.errors import InputError, XlirError
 PER_QUERY = "per_query"
 COPIED = ("config.resolved.json", "environment.json", "study.json", "fertility.json",
           "drift.json", "xqg/quality.json")
+# Written by hand beside the results (e.g. how the study was killed and resumed): kept when the
+# folder is exported again, from the study folder if it has one, else from the old `out`.
+NOTES = ("RESUME.md",)
 
 
 def export_results(study: str | Path, out: str | Path) -> dict:
@@ -51,10 +55,14 @@ def export_results(study: str | Path, out: str | Path) -> dict:
         from xlir.drift import write_drift
 
         write_drift(study)
+    notes = {name: (study / name if (study / name).is_file() else out / name) for name in NOTES}
+    notes = {name: p.read_text(encoding="utf-8") for name, p in notes.items() if p.is_file()}
     with storage.atomic_dir(out) as tmp:
         for name in COPIED:
             if (study / name).is_file():
                 _copy(study / name, tmp / name)
+        for name, data in notes.items():
+            storage.write_text(tmp / name, data)
         for p in sorted(study.glob("tasks/*.json")) + sorted(study.glob("systems/*/model/xlir-model.json")):
             _copy(p, tmp / p.relative_to(study))
         tables: dict[tuple[str, str], dict] = {}  # (task, measure) -> {"lang": {}, system: {}}
