@@ -80,3 +80,16 @@ def metrics_of(root: Path) -> dict:
         m = json.loads(p.read_text())
         out[f"{m['system']}/{m['task']}"] = m["per_query"]
     return out
+
+
+def assert_same_metrics(resumed: dict, reference: dict) -> None:
+    """Every per-query score of every system and task equal to 1e-6 (metrics_of dicts)."""
+    import pytest
+
+    assert resumed.keys() == reference.keys()
+    for key in reference:
+        assert resumed[key].keys() == reference[key].keys(), key
+        for measure, scores in reference[key].items():
+            assert resumed[key][measure].keys() == scores.keys(), (key, measure)
+            for qid, value in scores.items():
+                assert resumed[key][measure][qid] == pytest.approx(value, abs=1e-6), (key, measure, qid)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,25 @@ from xlir.study_config import (DEFAULT_CONFIG, MethodSpec, StudyConfig, TaskSpec
                                XQGSpec, changes, load_study_config)
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One node of the study's graph, plain data: what it makes and which stages it reads.
+    kind: retrieve (bm25 or a dense system on a task), train (a dense system), fuse (BM25 +
+    a dense system's run), xqg (generator, questions and every augmented index)."""
+    kind: str
+    system: str = ""
+    task: str = ""
+    deps: tuple[str, ...] = ()
+
+    @property
+    def target(self) -> str:
+        return f"{self.system}/{self.task}" if self.task else self.system
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.target}"
 
 
 class Study:
@@ -47,6 +67,7 @@ class Study:
         self._done = 0
         self._last = self._t0
         self._cost: dict[str, list[float]] = {}  # stage kind -> seconds of each stage run
+        self.workers = 1  # stages run at once (the ETA divides by it)
         status = self.root / "study.json"
         self._previous_s = storage.read_json(status).get("wall_s_total", 0.0) if status.exists() else 0.0
 
@@ -76,17 +97,58 @@ class Study:
             steps += [("augment", f"{s}/a{a}") for s in c.xqg.systems for a in c.xqg.alphas]
         return steps
 
-    def progress(self, stage: str, target: str, skipped: bool) -> None:
+    def stages(self) -> list[Stage]:
+        """The study as a graph, in the serial order: each stage names the stages whose outputs
+        it reads (xlir.study_dask schedules them by these; the serial loop runs them in order).
+        xQG is one stage after every dense retrieval (its `best` system is chosen on them)."""
+        c, out = self.config, []
+        lexical = "bm25" in c.baselines or "hybrid" in c.baselines
+        if lexical:
+            out += [Stage("retrieve", "bm25", t.label) for t in c.tasks]
+        dense = []
+        for s in self.systems():
+            out.append(Stage("train", s))
+            # frozen seeds read the first seed's embedding cache: encoded once, never twice at once
+            shared = self.embeddings_dir(s).parent.name
+            for t in c.tasks:
+                deps = (f"train:{s}",) + ((f"retrieve:{shared}/{t.label}",) if shared != s else ())
+                out.append(Stage("retrieve", s, t.label, deps))
+                dense.append(out[-1].key)
+            if "hybrid" in c.baselines:
+                out += [Stage("fuse", f"hybrid-{s}", t.label,
+                              (f"retrieve:{s}/{t.label}", f"retrieve:bm25/{t.label}")) for t in c.tasks]
+        if c.xqg.enabled:
+            out.append(Stage("xqg", "xqg", deps=tuple(dense)))
+        return out
+
+    def run_stage(self, stage: Stage) -> None:
+        """Run one stage (skipped when its outputs exist), in this process."""
+        if stage.kind == "train":
+            return self._train(stage.system, *self.system_specs[stage.system])
+        if stage.kind == "retrieve" and stage.system == "bm25":
+            return self._retrieve_bm25(self.spec(stage.task))
+        if stage.kind == "retrieve":
+            return self._retrieve_dense(stage.system, self.spec(stage.task))
+        if stage.kind == "fuse":
+            return self._hybrid(stage.system.removeprefix("hybrid-"), self.spec(stage.task))
+        if stage.kind == "xqg":
+            from xlir.study_xqg import run_xqg
+
+            return run_xqg(self)
+        raise ValueError(f"unknown stage kind {stage.kind!r}")
+
+    def progress(self, stage: str, target: str, skipped: bool, seconds: float | None = None) -> None:
         """Log the study's progress and keep study.json's running totals current (a killed
-        study keeps the time it spent)."""
+        study keeps the time it spent). `seconds`: the stage's own time when it ran elsewhere
+        (a Dask worker); else the time since the last stage ended."""
         self._done += 1
         now = time.time()
         if not skipped:
-            self._cost.setdefault(stage, []).append(now - self._last)
+            self._cost.setdefault(stage, []).append(now - self._last if seconds is None else seconds)
         self._last = now
         plan = self.plan()
         total, elapsed = len(plan), now - self._t0
-        eta = self._estimate([s for s, _ in plan[self._done:]])
+        eta = self._estimate([s for s, _ in plan[self._done:]]) / self.workers
         log.info("[%d/%d] %s %s %s (elapsed %.0fs, ~%.0fs left)", self._done, total, stage,
                  target, "already done, skipped" if skipped else "done", elapsed, eta)
         self._write_status(finished=False)
@@ -126,8 +188,9 @@ class Study:
         return self._tasks[spec.label]
 
     # ---- stages ------------------------------------------------------------------------------
-    def run(self) -> Path:
-        """Run every stage not yet done; one process per study folder at a time."""
+    def run(self, executor=None) -> Path:
+        """Run every stage not yet done; one process per study folder at a time. `executor`
+        (xlir.study_dask.DaskExecutor) runs the stages on Dask workers instead of here."""
         self.root.mkdir(parents=True, exist_ok=True)
         with storage.exclusive(self.root / ".lock", wait=False, what=f"study folder {self.root}"):
             self._check_same_config()
@@ -135,7 +198,7 @@ class Study:
             for stale in storage.remove_temporaries(self.root):
                 log.info("removed %s (left by a killed run)", stale.relative_to(self.root))
             self._prepare_models()
-            self._run()
+            self._run(executor)
         return self.root
 
     def _prepare_models(self) -> None:
@@ -149,26 +212,17 @@ class Study:
         if xqg.enabled and (xqg.generator or xqg.train.get("base")) in (None, models.DEFAULT_GENERATOR):
             models.prepare_generator()
 
-    def _run(self) -> None:
+    def _run(self, executor=None) -> None:
         storage.write_json(self.root / "config.resolved.json", to_dict(self.config))
         from xlir.environment import describe_environment
 
         storage.write_json(self.root / "environment.json", describe_environment(self.config))
         self._fertility()
-        if "bm25" in self.config.baselines or "hybrid" in self.config.baselines:
-            for spec in self.config.tasks:
-                self._retrieve_bm25(spec)
-        for system, (method, seed) in self.system_specs.items():  # the order of plan()
-            self._train(system, method, seed)
-            for spec in self.config.tasks:
-                self._retrieve_dense(system, spec)
-            if "hybrid" in self.config.baselines:
-                for spec in self.config.tasks:
-                    self._hybrid(system, spec)
-        if self.config.xqg.enabled:
-            from xlir.study_xqg import run_xqg
-
-            run_xqg(self)
+        if executor is None:
+            for stage in self.stages():  # the order of plan()
+                self.run_stage(stage)
+        else:
+            executor.run(self)
         self._write_status(finished=True)
 
     def _check_same_config(self) -> None:

@@ -117,6 +117,9 @@ class StudyConfig:
     # (methods of the same tuning method) are compared and one chosen (xlir.selection); its
     # scores are the in-domain learning measure, never a test.
     select_on: str | None = None
+    # Dask resources each stage kind needs (`--executor dask`; xlir.study_dask), e.g.
+    # {train: {GPU: 1}}; the serial study ignores them.
+    resources: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.tasks:
@@ -149,6 +152,15 @@ class StudyConfig:
                                   f"{sorted(GROUPINGS)}")
         if not self.groupings:
             raise ConfigError(f"groupings: name at least one of {sorted(GROUPINGS)}")
+        for kind, need in self.resources.items():
+            if kind not in STAGE_KINDS:
+                raise ConfigError(f"resources.{kind}: not a stage kind; choices: {list(STAGE_KINDS)}")
+            if not isinstance(need, dict) or not all(
+                    isinstance(v, (int, float)) and v > 0 for v in need.values()):
+                raise ConfigError(f"resources.{kind}: expected {{resource: amount > 0}}, got {need!r}")
+
+
+STAGE_KINDS = ("train", "retrieve", "fuse", "xqg")  # xlir.study.Stage.kind
 
 
 def load_study_config(path: str | Path | None = None, overrides: list[str] = ()) -> StudyConfig:
@@ -158,6 +170,7 @@ def load_study_config(path: str | Path | None = None, overrides: list[str] = ())
 # What a study folder may change between runs without touching any stage output: the
 # languages' grouping and the task learning rates are chosen on are read by the report alone.
 REPORT_ONLY = ("groupings", "select_on")
+EXECUTION_ONLY = ("resources",)  # where stages run, not what they make
 
 
 def changes(resolved: dict, config: StudyConfig) -> list[str]:
@@ -168,7 +181,7 @@ def changes(resolved: dict, config: StudyConfig) -> list[str]:
     shared by the others), and everything else its value."""
     old = _with_defaults(resolved)
     new = json.loads(json.dumps(to_dict(config)))
-    grows = {"methods", "seeds", *REPORT_ONLY}
+    grows = {"methods", "seeds", *REPORT_ONLY, *EXECUTION_ONLY}
     changed = sorted(k for k in (set(old) | set(new)) - grows if old.get(k) != new.get(k))
     if new.get("seeds", [])[:len(old.get("seeds", []))] != old.get("seeds"):
         changed.append("seeds (the stored ones must stay first, in order)")

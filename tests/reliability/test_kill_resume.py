@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_study import make_beir, metrics_of, run_study, study_config
+from tiny_study import assert_same_metrics, make_beir, metrics_of, run_study, study_config
 
 from xlir.storage import is_temporary, write_json
 
@@ -40,16 +40,6 @@ def run_killed(point: str, config: Path, env: dict) -> subprocess.CompletedProce
 
 def temporaries(folder: Path) -> list[Path]:
     return [p for p in folder.rglob(".*") if is_temporary(p.name)]
-
-
-def assert_same_metrics(resumed: dict, reference: dict) -> None:
-    assert resumed.keys() == reference.keys()
-    for key in reference:
-        assert resumed[key].keys() == reference[key].keys(), key
-        for measure, scores in reference[key].items():
-            assert resumed[key][measure].keys() == scores.keys(), (key, measure)
-            for qid, value in scores.items():
-                assert resumed[key][measure][qid] == pytest.approx(value, abs=1e-6), (key, measure, qid)
 
 
 def assert_complete(root: Path) -> None:
