@@ -101,11 +101,11 @@ def arm(point: str) -> None:
     elif point == "data-fetch":
         torn_copy()
     elif point == "training":  # second optimizer step: checkpoint-1 is complete
-        from xlir.train import XlirTrainer
+        from xlir.trainer import XlirTrainer
 
         wrap(XlirTrainer, "training_step", 2, "before")
     elif point == "checkpoint-write":  # weights and optimizer saved, trainer state not yet
-        from xlir.train import XlirTrainer
+        from xlir.trainer import XlirTrainer
 
         wrap(XlirTrainer, "_save_rng_state", 1, "before")
     elif point == "encoding":

@@ -2,7 +2,10 @@
 URL of every file xlir reads, its size and sha256, licence, citation and languages.
 
 A file's URL is https://raw.githubusercontent.com/<owner>/<repo>/<commit>/<path>; its place in
-the data cache (and in a mirror) is that URL's path. Checksums live in `checksums.py` as data.
+the data cache (and in a mirror) is that URL's path. Checksums are data files, one per dataset:
+`sha256/<dataset>.txt`, one "path size sha256" line per file, path relative to the repository
+root at the pinned commit (taken from the upstream files at those commits; a file whose bytes
+differ is refused by `fetch`).
 
 This module only declares; it does not download (`fetch.py`) or parse (`tasks.py`).
 """
@@ -10,8 +13,8 @@ This module only declares; it does not download (`fetch.py`) or parse (`tasks.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 
-from xlir.data import checksums
 from xlir.errors import XlirError
 
 RAW_URL = "https://raw.githubusercontent.com"
@@ -60,12 +63,17 @@ def _files(repo: str, commit: str, table: str) -> tuple[DataFile, ...]:
     return tuple(out)
 
 
-def _declare(name, repo, commit, table, **kw) -> Dataset:
-    return Dataset(name=name, repo=repo, commit=commit, files=_files(repo, commit, table), **kw)
+def checksums(name: str) -> str:
+    """The checksum table of a built-in dataset (package data, sha256/<name>.txt)."""
+    return (files("xlir.data") / "sha256" / f"{name}.txt").read_text(encoding="utf-8")
+
+
+def _declare(name, repo, commit, **kw) -> Dataset:
+    return Dataset(name=name, repo=repo, commit=commit, files=_files(repo, commit, checksums(name)), **kw)
 
 
 # Language folders of SIB-200, in the order upstream lists them (read off the checksum table).
-SIB200_LANGUAGES = tuple(sorted({line.split("/")[2] for line in checksums.SIB200.splitlines()
+SIB200_LANGUAGES = tuple(sorted({line.split("/")[2] for line in checksums("sib200").splitlines()
                                  if line.startswith("data/annotated/")}))
 
 # TyDi QA language-specific files: folder name upstream -> canonical code.
@@ -83,7 +91,7 @@ AFRIQA_LANGUAGES = {"bem": ("bem_Latn", "en"), "fon": ("fon_Latn", "fr"),
 DATASETS: dict[str, Dataset] = {d.name: d for d in [
     _declare(
         "afriqa", "masakhane-io/afriqa", "5c29933753692c28773c34ac1f68482007f1d2bb",
-        checksums.AFRIQA, licence="CC BY 4.0",
+        licence="CC BY 4.0",
         citation="Ogundepo et al. 2023. AfriQA: Cross-lingual Open-Retrieval Question "
         "Answering for African Languages. Findings of EMNLP 2023.",
         languages=tuple(c for c, _ in AFRIQA_LANGUAGES.values()) + ("eng_Latn", "fra_Latn"),
@@ -91,7 +99,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
         "(English; French for fon) and a human English translation of each question."),
     _declare(
         "tydi", "sagorbrur/tydiqa-language-specific", "55c6649475e0765f717a6d32a173c6664096a8ce",
-        checksums.TYDI, licence="Apache-2.0",
+        licence="Apache-2.0",
         citation="Clark et al. 2020. TyDi QA: A Benchmark for Information-Seeking Question "
         "Answering in Typologically Diverse Languages. TACL 8.",
         languages=tuple(TYDI_FOLDERS.values()),
@@ -99,7 +107,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
         "languages, train for en, ko, sw."),
     _declare(
         "amqa", "semantic-systems/amharic-qa", "68d06ea20ba0dedfdb99385d44fbdc54b83ad96a",
-        checksums.AMQA, licence="MIT",
+        licence="MIT",
         citation="Abedissa, Usbeck and Assabie 2023. AmQA: Amharic Question Answering "
         "Dataset. arXiv:2303.03290.",
         languages=("amh_Ethi",),
@@ -107,7 +115,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
         "(SQuAD-like), train/dev/test."),
     _declare(
         "sib200", "dadelani/sib-200", "593cea88519930f776c1a4a1980b6a35b39dca57",
-        checksums.SIB200, licence="CC BY-SA 4.0 (FLORES-200 text)",
+        licence="CC BY-SA 4.0 (FLORES-200 text)",
         citation="Adelani et al. 2024. SIB-200: A Simple, Inclusive, and Big Evaluation "
         "Dataset for Topic Classification in 200+ Languages and Dialects. EACL 2024.",
         languages=SIB200_LANGUAGES,
