@@ -72,28 +72,36 @@ def test_readme_quotes_the_answer_tables_verbatim():
 
 def test_readme_headline_numbers_equal_the_decision_table_to_3_decimals(recomputed):
     """Independent of the renderer: every answer cell of the README, parsed back, is a row of
-    the recomputed table (estimate and CI rounded to 3 decimals, the same decision word)."""
+    the recomputed table (estimate and CI rounded to 3 decimals, the same decision word): the
+    core answer, and that of each family of one-seed methods after the learning rates."""
     block = README[README.index(README_BEGIN):README.index(README_END)]
     tables = [t for t in block.split("\n\n") if t.lstrip().startswith("| method")]
-    assert len(tables) == 3  # deltas, the answer, the learning rates
-    header, _, *rows = tables[1].strip().splitlines()
-    columns = [c.strip() for c in header.strip("|").split("|")][1:]
+    variants = {r["label"] for r in recomputed["selection"]}
+    families = [f for f in dict.fromkeys(r["family"] for r in recomputed["answer"])
+                if f == "core" or not {r["method"] for r in recomputed["answer"]
+                                       if r["family"] == f} & variants]
+    # per family: deltas and the answer; the learning rates after the core family's
+    assert len(tables) == 2 * len(families) + 1
+    answer_tables = [tables[1]] + [tables[4 + 2 * i] for i in range(len(families) - 1)]
     answer = {(r["method"], f"{r['task']} {r['group']}"): r for r in recomputed["answer"]
-              if r["grouping"] == "pretraining" and r["family"] == "core"}
+              if r["grouping"] == "pretraining" and r["family"] in families}
     seen = 0
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        for column, cell in zip(columns, cells[1:]):
-            if not cell:
-                continue
-            m = re.match(r"([+-]\d\.\d{3}) \[([+-]\d\.\d{3}), ([+-]\d\.\d{3})\] (.*)", cell)
-            assert m, cell
-            r = answer[cells[0], column]
-            assert [float(x) for x in m.groups()[:3]] == [
-                round(r["answer"], 3), round(r["ci_low"], 3), round(r["ci_high"], 3)]
-            word = m.group(4)
-            assert word.startswith("n.d.") == r["verdict"].startswith("no difference")
-            seen += 1
+    for table in answer_tables:
+        header, _, *rows = table.strip().splitlines()
+        columns = [c.strip() for c in header.strip("|").split("|")][1:]
+        for row in rows:
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            for column, cell in zip(columns, cells[1:]):
+                if not cell:
+                    continue
+                m = re.match(r"([+-]\d\.\d{3}) \[([+-]\d\.\d{3}), ([+-]\d\.\d{3})\] (.*)", cell)
+                assert m, cell
+                r = answer[cells[0], column]
+                assert [float(x) for x in m.groups()[:3]] == [
+                    round(r["answer"], 3), round(r["ci_low"], 3), round(r["ci_high"], 3)]
+                word = m.group(4)
+                assert word.startswith("n.d.") == r["verdict"].startswith("no difference")
+                seen += 1
     assert seen == len(answer)
 
 

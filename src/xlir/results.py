@@ -198,12 +198,29 @@ README_END = "<!-- end of answer tables -->"
 def readme_tables(results: str | Path, grouping: str = "pretraining") -> str:
     """The README's answer, in Markdown, from results of record alone (report/decision.json):
     the change of every tuned method against the zero-shot model per task and language group,
-    then the answer, each method's change minus full fine-tuning's, with its decision."""
+    then the answer, each method's change minus full fine-tuning's, with its decision; then
+    the learning-rate choice, and the same two tables for each other family of one-seed
+    methods (those that are not learning-rate variants)."""
     table = storage.read_json(Path(results) / "report" / "decision.json")
     full = table["settings"]["full"]
-    core = lambda r: r["grouping"] == grouping and r.get("family", "core") == "core"  # noqa: E731
-    delta = [r for r in table["delta"] if core(r)]
-    answer = [r for r in table["answer"] if core(r)]
+    lines = _family_tables(table, "core", grouping, "", full)
+    lines += _lr_lines(table)
+    variants = {r["label"] for r in table.get("selection", [])}
+    for family in dict.fromkeys(r.get("family", "core") for r in table["answer"]):
+        methods = {r["method"] for r in table["answer"] if r.get("family") == family}
+        if family != "core" and not methods & variants:
+            seeds = sorted({r["n_seeds"] for r in table["answer"] if r.get("family") == family})
+            lines += [""] + _family_tables(table, family, grouping, f"Family '{family}' ("
+                                           f"{'/'.join(map(str, seeds))} seed each, its own Holm "
+                                           f"family; {full} over all its seeds). ", full)
+    return "\n".join(lines) + "\n"
+
+
+def _family_tables(table: dict, family: str, grouping: str, intro: str, full: str) -> list[str]:
+    """delta(m, g) against zero-shot, then delta(m, g) - delta(full, g) with the decision."""
+    mine = lambda r: r["grouping"] == grouping and r.get("family", "core") == family  # noqa: E731
+    delta = [r for r in table["delta"] if mine(r)]
+    answer = [r for r in table["answer"] if mine(r)]
     columns = list(dict.fromkeys((r["task"], r["group"]) for r in delta))
     methods = list(dict.fromkeys(r["method"] for r in delta))
 
@@ -223,19 +240,18 @@ def readme_tables(results: str | Path, grouping: str = "pretraining") -> str:
     rule = "|---|" + "---|" * len(columns)
     d = {(r["method"], r["task"], r["group"]): r for r in delta}
     a = {(r["method"], r["task"], r["group"]): r for r in answer}
-    lines = [f"Change against the zero-shot model, delta(m, g) [95% CI], languages grouped by "
-             f"{grouping}:", "", head, rule]
+    lines = [f"{intro}Change against the zero-shot model, delta(m, g) [95% CI], languages "
+             f"grouped by {grouping}:", "", head, rule]
     lines += ["| " + m + " | " + " | ".join(cell(d.get((m, t, g)), "estimate")
                                          for t, g in columns) + " |" for m in methods]
-    lines += ["", f"The answer, delta(m, g) - delta({full}, g) [95% CI] and the decision (Holm "
-              "over the methods; n.d. = no difference detectable at the minimum detectable "
+    lines += ["", f"{intro}The answer, delta(m, g) - delta({full}, g) [95% CI] and the decision "
+              "(Holm over the methods; n.d. = no difference detectable at the minimum detectable "
               "effect, 80% power):", "", head, rule]
     for m in dict.fromkeys(r["method"] for r in answer):
         lines.append("| " + m + " | " + " | ".join(
             (cell(r, "answer") + " " + word(r)) if (r := a.get((m, t, g))) else ""
             for t, g in columns) + " |")
-    lines += _lr_lines(table)
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _lr_lines(table: dict) -> list[str]:
