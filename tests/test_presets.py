@@ -40,9 +40,14 @@ def test_answer_preset_expands_and_chooses_nothing_on_any_split():
     assert [m.name for m in core] == ["frozen", "full", "lora", "bottleneck"]
     assert len(config.seeds) >= 3 and all(m.seeds is None for m in core)
     # learning-rate variants: first seed only, their own family, compared on held-out dev
-    variants = [m for m in config.methods if m.family != "core"]
+    variants = [m for m in config.methods if m.family == "lr"]
     assert {m.name for m in variants} == {"full", "lora", "bottleneck"} and len(variants) == 6
-    assert all(m.family == "lr" and m.seeds == config.seeds[:1] for m in variants)
+    assert all(m.seeds == config.seeds[:1] for m in variants)
+    # the other ways of tuning, once each at the first seed, in a family of their own
+    extras = [m for m in config.methods if m.family == "extra"]
+    assert {m.name for m in extras} == {"bitfit", "ia3", "dora", "prompt", "madx"}
+    assert all(m.seeds == config.seeds[:1] for m in extras)
+    assert {m.family for m in config.methods} == {"core", "lr", "extra"}
     assert config.select_on == "tydi-en-dev" and config.select_on in [t.label for t in config.tasks]
     study = Study(config, out="/nonexistent/not-written")
     for system in study.systems():

@@ -197,3 +197,12 @@ def test_a_grown_copy_of_results_keeps_their_drift_and_notes(study, exported, tm
     export_results(grown, record)  # exported again: the note comes from the old record
     assert (record / "RESUME.md").read_text() == "killed at stage 3, resumed\n"
     assert json.loads((record / "drift.json").read_text())["carried"] == ["full-s1"]
+    # a study folder seeded with the results of record themselves (no per-query scores in its
+    # metrics files, only the tables) exports to the same tables and decision
+    seeded = tmp_path / "seeded"
+    shutil.copytree(out, seeded)
+    again = tmp_path / "again"
+    export_results(seeded, again)
+    for p in sorted((out / "per_query").rglob("*.tsv.gz")) + [out / "report" / "decision.json"]:
+        assert p.read_bytes() == (again / p.relative_to(out)).read_bytes(), p
+

@@ -66,10 +66,14 @@ def export_results(study: str | Path, out: str | Path) -> dict:
         for p in sorted(study.glob("tasks/*.json")) + sorted(study.glob("systems/*/model/xlir-model.json")):
             _copy(p, tmp / p.relative_to(study))
         tables: dict[tuple[str, str], dict] = {}  # (task, measure) -> {"lang": {}, system: {}}
+        read: dict[Path, dict] = {}  # the study folder's own per-query tables, when it has any
         for p in sorted(study.glob("systems/*/*/metrics.json")):
             m = storage.read_json(p)
             if not isinstance(m, dict) or not {"task", "system", "primary"} <= set(m):
                 raise InputError("not a metrics file (expected task, system, primary)", p)
+            # A study grown from results of record holds their metrics files, whose per-query
+            # scores sit in the copied per_query/ tables: read back, exported again unchanged.
+            read_per_query(study, m, read)
             measure, per_query = m["primary"], m.pop("per_query", {})
             query_lang = m.pop("query_lang", {})
             if measure in per_query:
