@@ -68,8 +68,10 @@ def checksums(name: str) -> str:
     return (files("xlir.data") / "sha256" / f"{name}.txt").read_text(encoding="utf-8")
 
 
-def _declare(name, repo, commit, **kw) -> Dataset:
-    return Dataset(name=name, repo=repo, commit=commit, files=_files(repo, commit, checksums(name)), **kw)
+def _declare(name, repo, commit, table: str | None = None, **kw) -> Dataset:
+    """A dataset whose files are listed by `table` (default: its package checksum table)."""
+    table = checksums(name) if table is None else table
+    return Dataset(name=name, repo=repo, commit=commit, files=_files(repo, commit, table), **kw)
 
 
 # Language folders of SIB-200, in the order upstream lists them (read off the checksum table).
