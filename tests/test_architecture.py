@@ -77,7 +77,7 @@ def test_the_wheel_carries_the_presets(tmp_path):
         assert (tmp_path / "site" / "xlir" / "configs" / preset.name).read_bytes() == preset.read_bytes()
     # the datasets' checksum tables are package data, read by the installed registry
     tables = sorted((SRC / "data" / "sha256").glob("*.txt"))
-    assert {t.stem for t in tables} == {"afriqa", "tydi", "amqa", "sib200"}
+    assert {t.stem for t in tables} == {"afriqa", "tydi", "amqa", "sib200", "masakhaner"}
     for table in tables:
         assert (tmp_path / "site" / "xlir" / "data" / "sha256" / table.name).read_bytes() == table.read_bytes()
     assert (tmp_path / "site" / "xlir" / "py.typed").is_file()

@@ -168,10 +168,13 @@ def _pad(batch: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
-def load_encoder(name_or_path: str | Path | None = None, **kwargs) -> BiEncoder:
+def load_encoder(name_or_path: str | Path | None = None, madx_lang: str | None = None,
+                 **kwargs) -> BiEncoder:
     """Load a BiEncoder. None -> the packaged default (`xlir.models.resolve_encoder()`);
     a trained-run folder (it holds `xlir-model.json`) -> `xlir.tuning.load_tuned`; any other
-    sentence-transformers folder -> `SentenceTransformer(path)`; a name -> resolve_encoder."""
+    sentence-transformers folder -> `SentenceTransformer(path)`; a name -> resolve_encoder.
+    madx_lang: for a MAD-X run, the language adapter (code or folder) stacked under the task
+    adapter instead of the source language's (`load_tuned`); refused for anything else."""
     path = Path(name_or_path) if name_or_path is not None else None
     if path is None or not path.exists():
         from xlir.models import resolve_encoder
@@ -182,7 +185,9 @@ def load_encoder(name_or_path: str | Path | None = None, **kwargs) -> BiEncoder:
     if (path / "xlir-model.json").exists():
         from xlir.tuning import load_tuned
 
-        model = load_tuned(path)
+        model = load_tuned(path, madx_lang=madx_lang)
+    elif madx_lang is not None:
+        raise ModelNotFoundError(f"{path}: madx_lang needs a trained MAD-X run (xlir-model.json)")
     elif (path / "modules.json").exists():
         from sentence_transformers import SentenceTransformer
 

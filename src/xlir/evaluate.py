@@ -170,6 +170,44 @@ def dense_run(encoder, task, k: int = 100, index_kind: str = "flat",
     return index.search_task(q_ids, q_vecs, task.pools(), k)
 
 
+def dense_run_per_language(encoder_for, task, k: int = 100, cache_dir: str | Path | None = None,
+                           batch_size: int = 64) -> Run:
+    """A dense run in which every text is encoded by its own language's encoder: passages by
+    `task.doc_lang`, queries by `task.query_lang`; `encoder_for(lang)` gives the encoder (MAD-X
+    with the language-adapter swap: the same task adapter over each language's adapter). One
+    encoder is loaded at a time; the vectors of all languages share one index."""
+    import numpy as np
+
+    from xlir.encode import encode_corpus, encode_queries
+    from xlir.index import DenseIndex
+
+    doc_lang = getattr(task, "doc_lang", None) or {}
+    langs = sorted({doc_lang.get(d, "") for d in task.corpus} | set(task.query_lang.values()))
+    doc_ids, d_vecs, q_ids, q_vecs = [], [], [], []
+    for lang in langs:
+        docs = {d: p for d, p in task.corpus.items() if doc_lang.get(d, "") == lang}
+        queries = {q: t for q, t in task.queries.items() if task.query_lang.get(q) == lang}
+        encoder = encoder_for(lang or None)
+        for kind, items, ids, vecs in (("docs", docs, doc_ids, d_vecs),
+                                       ("queries", queries, q_ids, q_vecs)):
+            if not items:
+                continue
+            if cache_dir is not None:
+                encode = encode_corpus if kind == "docs" else encode_queries
+                got_ids, got = encode(encoder, items, cache_dir, batch_size, show_progress=False)
+            else:
+                got_ids = list(items)
+                encode = encoder.encode_passages if kind == "docs" else encoder.encode_queries
+                got = encode([items[i] for i in got_ids], batch_size)
+            ids.extend(got_ids)
+            vecs.append(got)
+        del encoder
+        log.info("encoded %s: %d passages, %d queries", lang or "(no language)", len(docs),
+                 len(queries))
+    index = DenseIndex.build(np.concatenate(d_vecs), doc_ids)
+    return index.search_task(q_ids, np.concatenate(q_vecs), task.pools(), k)
+
+
 def hybrid_run(run_a: Run, run_b: Run, method: str = "rrf", weight: float = 0.5,
                k: int = 100, rrf_k: int = 60) -> Run:
     """Fuse two runs (see the module docstring). `weight` is run_a's share ("interpolate")."""

@@ -89,9 +89,10 @@ class Study:
         if "bm25" in c.baselines or "hybrid" in c.baselines:
             steps += [("retrieve", f"bm25/{t.label}") for t in c.tasks]
         for s in self.systems():  # seed-major: each finished round is a complete smaller study
-            steps += [("train", s)] + [("retrieve", f"{s}/{t.label}") for t in c.tasks]
+            tasks = self.tasks_of(s)
+            steps += [("train", s)] + [("retrieve", f"{s}/{t.label}") for t in tasks]
             if "hybrid" in c.baselines:
-                steps += [("fuse", f"hybrid-{s}/{t.label}") for t in c.tasks]
+                steps += [("fuse", f"hybrid-{s}/{t.label}") for t in tasks]
         if c.xqg.enabled:
             steps += [("qgen-train", "generator"), ("qgen-generate", "queries")]
             steps += [("augment", f"{s}/a{a}") for s in c.xqg.systems for a in c.xqg.alphas]
@@ -107,16 +108,19 @@ class Study:
             out += [Stage("retrieve", "bm25", t.label) for t in c.tasks]
         dense = []
         for s in self.systems():
-            out.append(Stage("train", s))
+            # a MAD-X swap system reads its twin's task adapter (study_swap)
+            twin = self._twin(s)
+            out.append(Stage("train", s, deps=(f"train:{twin}",) if twin else ()))
             # frozen seeds read the first seed's embedding cache: encoded once, never twice at once
             shared = self.embeddings_dir(s).parent.name
-            for t in c.tasks:
+            for t in self.tasks_of(s):
                 deps = (f"train:{s}",) + ((f"retrieve:{shared}/{t.label}",) if shared != s else ())
                 out.append(Stage("retrieve", s, t.label, deps))
                 dense.append(out[-1].key)
             if "hybrid" in c.baselines:
                 out += [Stage("fuse", f"hybrid-{s}", t.label,
-                              (f"retrieve:{s}/{t.label}", f"retrieve:bm25/{t.label}")) for t in c.tasks]
+                              (f"retrieve:{s}/{t.label}", f"retrieve:bm25/{t.label}"))
+                        for t in self.tasks_of(s)]
         if c.xqg.enabled:
             out.append(Stage("xqg", "xqg", deps=tuple(dense)))
         return out
@@ -170,6 +174,18 @@ class Study:
             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
             "wall_s_this_run": round(time.time() - self._t0, 1),
             "wall_s_total": round(self._previous_s + time.time() - self._t0, 1)})
+
+    def tasks_of(self, system: str) -> list[TaskSpec]:
+        """The tasks a dense system is evaluated on (methods[].tasks; default: all)."""
+        method, _ = self.system_specs[system]
+        return [t for t in self.config.tasks if method.tasks is None or t.label in method.tasks]
+
+    def _twin(self, system: str) -> str | None:
+        if not self.system_specs[system][0].swap:
+            return None
+        from xlir.study_swap import twin
+
+        return twin(self, system)
 
     def spec(self, label: str) -> TaskSpec:
         return next(t for t in self.config.tasks if t.label == label)
@@ -240,7 +256,8 @@ class Study:
                               f"{', '.join(changed)}); use another `out` folder or delete it")
 
     def model_dir(self, system: str) -> Path:
-        return self.root / "systems" / system / "model"
+        """Where a dense system's model is (a MAD-X swap system's: its twin's, study_swap)."""
+        return self.root / "systems" / (self._twin(system) or system) / "model"
 
     def embeddings_dir(self, system: str) -> Path:
         """A system's embedding cache. `frozen` is the same model at every seed, so its seeds
@@ -263,13 +280,19 @@ class Study:
 
     def _train(self, system: str, method: MethodSpec, seed: int) -> None:
         out = self.model_dir(system)
-        if method.name == "frozen" or (out / "xlir-model.json").exists():
+        todo = method.name != "frozen" and not (out / "xlir-model.json").exists()
+        if method.swap:
+            from xlir.study_swap import adapters_missing, train_adapters
+        if not todo and not (method.swap and adapters_missing(self, system)):
             return self.progress("train", system, skipped=True)  # frozen: nothing to train
-        from xlir.train import train
+        if todo:
+            from xlir.train import train
 
-        # Never train on a question or passage that an evaluated split judges.
-        train(self.train_config(system), out,
-              evaluated_tasks={spec.label: self.task(spec) for spec in self.config.tasks})
+            # Never train on a question or passage that an evaluated split judges.
+            train(self.train_config(system), out,
+                  evaluated_tasks={spec.label: self.task(spec) for spec in self.config.tasks})
+        if method.swap:
+            train_adapters(self, system)
         self.progress("train", system, skipped=False)
 
     def train_config(self, system: str):
@@ -293,8 +316,13 @@ class Study:
 
         task = self.task(spec)
         t0 = time.time()
-        run = dense_run(self.encoder_for(system), task, k=self.config.k,
-                        cache_dir=self.embeddings_dir(system))
+        if self.system_specs[system][0].swap:
+            from xlir.study_swap import retrieve
+
+            run = retrieve(self, system, spec)
+        else:
+            run = dense_run(self.encoder_for(system), task, k=self.config.k,
+                            cache_dir=self.embeddings_dir(system))
         self.save_run(system, spec, run, {"retrieve_s": round(time.time() - t0, 2)})
         self.progress("retrieve", f"{system}/{spec.label}", skipped=False)
 

@@ -54,10 +54,22 @@ class MethodSpec:
     # The family of comparisons with full fine-tuning it belongs to: Holm corrects each family
     # on its own, so an exploratory method does not dilute the headline answer ("core").
     family: str = "core"
+    # MAD-X only: encode each text through its own language's adapter (queries by their
+    # language, passages by theirs) instead of the source language's; the target adapters
+    # are trained by MLM on xlir.data.monolingual text. The task adapter is that of the madx
+    # method of the same options and train settings at the same seed (its "twin", which
+    # keeps the source adapter: madx without the swap), so the two differ in the swap alone.
+    swap: bool = False
+    # The task labels it is evaluated on (None: every task), e.g. where the swap has target
+    # languages with monolingual text.
+    tasks: list[str] | None = None
 
     def __post_init__(self):
         self.label = _folder_name(self.label or self.name, "methods", "label")
         self.family = _folder_name(self.family, "methods", "family")
+        if self.swap and self.name != "madx":
+            raise ConfigError(f"methods.{self.label}.swap: only madx has language adapters to "
+                              f"swap, not {self.name}")
 
 
 def _folder_name(name: str, section: str, key: str) -> str:
@@ -142,6 +154,9 @@ class StudyConfig:
             if m.seeds is not None and (not m.seeds or set(m.seeds) - set(self.seeds)):
                 raise ConfigError(f"methods.{m.label}.seeds: {m.seeds} must be a non-empty "
                                   f"subset of the study's seeds {self.seeds}")
+            if m.tasks is not None and (not m.tasks or set(m.tasks) - set(names)):
+                raise ConfigError(f"methods.{m.label}.tasks: {m.tasks} must be a non-empty "
+                                  f"subset of the task labels {names}")
         if self.select_on is not None and self.select_on not in names:
             raise ConfigError(f"select_on: '{self.select_on}' is not one of the tasks {names}")
         from xlir.data.languages import GROUPINGS

@@ -23,7 +23,7 @@ def beir_folder(tmp_path):
 def test_list(capsys):
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
-    for name in ("afriqa", "tydi", "amqa", "sib200"):
+    for name in ("afriqa", "tydi", "amqa", "sib200", "masakhaner"):
         assert f"\n{name} " in out
     assert "CC BY 4.0" in out and "205 variants" in out
 

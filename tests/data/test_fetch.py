@@ -117,16 +117,17 @@ def test_paths_cannot_leave_the_cache(tmp_path):
 
 def test_unknown_dataset_lists_the_built_in_ones():
     with pytest.raises(XlirError, match="unknown dataset 'nope'; built-in: afriqa, tydi, amqa, "
-                       "sib200"):
+                       "sib200, masakhaner"):
         fetch_mod.fetch("nope")
 
 
 def test_registry_declares_every_dataset_once_with_pinned_urls():
-    assert list(registry.DATASETS) == ["afriqa", "tydi", "amqa", "sib200"]
+    assert list(registry.DATASETS) == ["afriqa", "tydi", "amqa", "sib200", "masakhaner"]
     sizes = {n: len(d.files) for n, d in registry.DATASETS.items()}
     # afriqa: 24 gold-passage files + LICENSE; tydi: 9 dev + 3 train + LICENSE;
-    # amqa: 3 splits + LICENSE; sib200: 205 variants x 3 splits + LICENSE.
-    assert sizes == {"afriqa": 25, "tydi": 13, "amqa": 4, "sib200": 616}
+    # amqa: 3 splits + LICENSE; sib200: 205 variants x 3 splits + LICENSE; masakhaner:
+    # 20 languages x (train, dev) + LICENSE + README.
+    assert sizes == {"afriqa": 25, "tydi": 13, "amqa": 4, "sib200": 616, "masakhaner": 42}
     for d in registry.DATASETS.values():
         assert len(d.commit) == 40
         for f in d.files:

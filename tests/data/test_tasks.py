@@ -200,3 +200,36 @@ def test_bitext_name_errors(tmp_path):
     for bad in (f"bitext:{hau},{eng},hau", f"bitext:{hau},,hau,eng", "bitext:"):
         with pytest.raises(XlirError, match="expected bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG"):
             load_task(bad)
+
+
+# --- monolingual text (MAD-X language adapters) --------------------------------------------
+
+
+def test_conll_sentences_join_tokens_and_name_a_bad_line(tmp_path):
+    from xlir.data.monolingual import conll_sentences
+    from xlir.errors import InputError
+
+    path = tmp_path / "train.txt"
+    path.write_text("Kano B-LOC\nbirni O\n\n\nIna O\nkwana O\n", encoding="utf-8")
+    assert conll_sentences(path) == ["Kano birni", "Ina kwana"]
+    path.write_text("Kano B-LOC\nbirni ne O\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"train\.txt.*line 2.*token.*expected 'token TAG', got 3"):
+        conll_sentences(path)
+
+
+@pytest.mark.real
+def test_monolingual_text_reads_every_source_and_drops_what_is_evaluated(shared_dir):
+    from xlir.data.monolingual import evaluated_texts, monolingual_texts
+    from xlir.data.tasks import load_task
+
+    texts, dropped = monolingual_texts("hau")
+    assert {s: len(v) for s, v in texts.items()} == {"sib200": 1004, "masakhaner": 6485,
+                                                      "afriqa": 743}
+    assert dropped == {}
+    assert texts["masakhaner"][0].count(" ") > 3  # tokens joined into a sentence
+    tasks = [load_task("flores-x2en", "test", languages=["hau_Latn"]), load_task("afriqa", "test")]
+    texts, dropped = monolingual_texts("hau", evaluated_texts(tasks))
+    assert dropped["sib200"] == 204  # the FLORES test rows are x->en queries
+    hausa_test = {q for q, lang in tasks[1].query_lang.items() if lang == "hau_Latn"}
+    assert 0 < dropped["afriqa"] <= len(hausa_test)
+    assert len(texts["sib200"]) == 800 and len(texts["afriqa"]) == 743 - dropped["afriqa"]

@@ -90,6 +90,15 @@ AFRIQA_LANGUAGES = {"bem": ("bem_Latn", "en"), "fon": ("fon_Latn", "fr"),
                     "twi": ("twi_Latn", "en"), "yor": ("yor_Latn", "en"),
                     "zul": ("zul_Latn", "en")}
 
+# MasakhaNER 2.0 language folders -> canonical code (bbj, Ghomálá', has no FLORES code: its
+# ISO 639-3 code with the script, in the same form).
+MASAKHANER_LANGUAGES = {
+    "bam": "bam_Latn", "bbj": "bbj_Latn", "ewe": "ewe_Latn", "fon": "fon_Latn",
+    "hau": "hau_Latn", "ibo": "ibo_Latn", "kin": "kin_Latn", "lug": "lug_Latn",
+    "luo": "luo_Latn", "mos": "mos_Latn", "nya": "nya_Latn", "pcm": "pcm_Latn",
+    "sna": "sna_Latn", "swa": "swh_Latn", "tsn": "tsn_Latn", "twi": "twi_Latn",
+    "wol": "wol_Latn", "xho": "xho_Latn", "yor": "yor_Latn", "zul": "zul_Latn"}
+
 DATASETS: dict[str, Dataset] = {d.name: d for d in [
     _declare(
         "afriqa", "masakhane-io/afriqa", "5c29933753692c28773c34ac1f68482007f1d2bb",
@@ -123,6 +132,15 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
         languages=SIB200_LANGUAGES,
         description="FLORES-200 sentences in 205 language variants, row i of every language "
         "the translation of row i of English: a multiway-parallel corpus (701/99/204)."),
+    _declare(
+        "masakhaner", "masakhane-io/masakhane-ner", "ba5843cd08aa491d5f96a5e809e71eb9ec461391",
+        licence="CC BY-NC 4.0 (research use)",
+        citation="Adelani et al. 2022. MasakhaNER 2.0: Africa-centric Transfer Learning for "
+        "Named Entity Recognition. EMNLP 2022.",
+        languages=tuple(MASAKHANER_LANGUAGES.values()),
+        description="News sentences in 20 African languages, CoNLL format (token and NER tag "
+        "a line), train and dev splits: xlir reads them as monolingual text (language "
+        "adapters), never as an evaluation."),
 ]}
 
 

@@ -8,21 +8,30 @@ adapter. This module trains; it does not train the bi-encoder (xlir.train does).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from xlir.errors import InputError
-from xlir.storage import atomic_dir
+from xlir.storage import atomic_dir, write_json
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return round(sum(kept) / len(kept), 4) if kept else None
 
 
 def train_language_adapter(base_model: str | Path, lang: str, texts: list[str],
                            out_dir: str | Path, steps: int = 200, batch_size: int = 16,
                            lr: float = 1e-4, max_seq_length: int = 128,
-                           reduction_factor: int = 16, seed: int = 0) -> Path:
+                           reduction_factor: int = 16, seed: int = 0,
+                           info: dict | None = None) -> Path:
     """Train a MAD-X language adapter (seq_bn_inv) by masked language modelling on `texts`
-    into `out_dir` (skipped if already there); -> `out_dir`."""
+    into `out_dir` (skipped if already there); -> `out_dir`. Beside the adapter, `mlm.json`
+    records the settings, the amount of text, the MLM loss of every step and `info` (e.g.
+    where the text came from)."""
     # Each of these takes seconds to import; the adapter is trained only for MAD-X runs.
     import adapters
     from sentence_transformers import SentenceTransformer
@@ -47,6 +56,8 @@ def train_language_adapter(base_model: str | Path, lang: str, texts: list[str],
     optim = torch.optim.AdamW(params, lr=lr)
     collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
     gen = torch.Generator().manual_seed(seed)
+    losses: list[float | None] = []  # None: a step whose batch drew no masked token
+    start = time.perf_counter()
     inner.train()
     for _ in (bar := tqdm(range(steps), desc=f"MLM {lang} adapter", unit="step")):
         idx = torch.randint(len(texts), (batch_size,), generator=gen).tolist()
@@ -55,6 +66,7 @@ def train_language_adapter(base_model: str | Path, lang: str, texts: list[str],
         out = inner(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         masked = batch["labels"] != -100  # (batch, seq); logits only there: the vocabulary
         if not masked.any():               # is 250k wide, all positions would take GBs
+            losses.append(None)
             continue
         # Undo the invertible adapter before the tied decoder, as MAD-X does.
         states = inner.invertible_adapters_forward(head(out.last_hidden_state), rev=True)
@@ -63,7 +75,14 @@ def train_language_adapter(base_model: str | Path, lang: str, texts: list[str],
         optim.zero_grad()
         loss.backward()
         optim.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        losses.append(round(loss.item(), 4))
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
     with atomic_dir(out_dir) as tmp:
         inner.save_adapter(str(tmp), lang)
+        write_json(tmp / "mlm.json", {
+            "lang": lang, "texts": len(texts), "steps": steps, "batch_size": batch_size,
+            "lr": lr, "max_seq_length": max_seq_length, "reduction_factor": reduction_factor,
+            "seed": seed, "wall_s": round(time.perf_counter() - start, 1),
+            "loss_first10": _mean(losses[:10]), "loss_last10": _mean(losses[-10:]),
+            "loss": losses, **(info or {})})
     return out_dir
