@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "xlir"
 MAX_LINES = 400
 # Over the ceiling when the ceiling was set; each is to be split, then removed from here.
-KNOWN_LONG = {"data/languages.py"}
+KNOWN_LONG: set[str] = set()
 
 
 def test_import_contracts_hold(capsys):
@@ -80,6 +80,8 @@ def test_the_wheel_carries_the_presets(tmp_path):
     assert {t.stem for t in tables} == {"afriqa", "tydi", "amqa", "sib200", "masakhaner"}
     for table in tables:
         assert (tmp_path / "site" / "xlir" / "data" / "sha256" / table.name).read_bytes() == table.read_bytes()
+    assert ((tmp_path / "site" / "xlir" / "data" / "languages.txt").read_bytes()
+            == (SRC / "data" / "languages.txt").read_bytes())  # the language table
     assert (tmp_path / "site" / "xlir" / "py.typed").is_file()
     found = subprocess.run([sys.executable, "-c", "from xlir import study; print(study.DEFAULT_CONFIG); "
                             "from xlir.data import registry; print(registry.__file__, "

@@ -7,13 +7,12 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tiny_study import make_beir, run_study, study_config
+from tiny_study import run_study, tiny_setup
 
 from xlir.storage import write_json
 
@@ -21,8 +20,7 @@ from xlir.storage import write_json
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, tiny_st_encoder_dir, tiny_causal_lm_dir):
     tmp = tmp_path_factory.mktemp("results")
-    beir = make_beir(tmp / "beir")
-    config = study_config(tmp, beir, tiny_st_encoder_dir, tiny_causal_lm_dir)
+    config, env = tiny_setup(tmp, tiny_st_encoder_dir, tiny_causal_lm_dir)
     # dev: null, 2 epochs: the models end where training took them (with the tiny dev set every
     # checkpoint ties at nDCG 1.0 and the earliest, before any update, would be kept)
     config["train"] = {**config["train"], "dev": None, "epochs": 2}
@@ -30,7 +28,6 @@ def study(tmp_path_factory, tiny_st_encoder_dir, tiny_causal_lm_dir):
                   methods=[{"name": "frozen"}, {"name": "full", "train": {"lr": 1e-3}},
                            {"name": "lora", "train": {"lr": 1e-3}}])
     write_json(tmp / "tiny.yaml", config)
-    env = {**os.environ, "XLIR_HOME": str(tmp / "home"), "PYTHONHASHSEED": "0"}
     proc = run_study(tmp / "tiny.yaml", env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp / "study"

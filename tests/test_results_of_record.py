@@ -130,3 +130,27 @@ def test_readme_states_the_measured_runtime_and_the_seeds():
     assert f"{minutes} min" in README
     config = json.loads((RESULTS / "config.resolved.json").read_text())
     assert f"seeds {', '.join(str(s) for s in config['seeds'])}" in README
+
+
+def test_readme_swap_table_equals_the_recomputed_swap_rows_to_3_decimals(recomputed):
+    """MAD-X with and without the language-adapter swap: every row of the README's table is a
+    recomputed row (estimate, CI, p, the verdict), and every recomputed row is shown."""
+    block = README[README.index(README_BEGIN):README.index(README_END)]
+    tables = [t for t in block.split("\n\n") if t.lstrip().startswith("| task | languages")]
+    rows = {(r["task"], r["group"] if r["grouping"] in ("all", "language")
+             else f"{r['group']} ({r['grouping']})"): r for r in recomputed["swap"]
+            if r["grouping"] in ("all", "pretraining", "language")}
+    assert len(tables) == (1 if rows else 0)
+    shown = 0
+    for line in (tables[0].strip().splitlines()[2:] if tables else []):
+        task, where, queries, value, p, word = (c.strip() for c in line.strip("|").split("|"))
+        r = rows[task, where]
+        m = re.match(r"([+-]\d\.\d{3}) \[([+-]\d\.\d{3}), ([+-]\d\.\d{3})\]$", value)
+        assert m and [float(x) for x in m.groups()] == [
+            round(r["estimate"], 3), round(r["ci_low"], 3), round(r["ci_high"], 3)], line
+        assert float(p) == round(r["p_holm"] if r.get("p_holm") is not None else r["p"], 4)
+        assert int(queries.replace(",", "")) == r["n_queries"]
+        assert word.startswith("n.d.") == r["verdict"].startswith("no difference"), line
+        assert word.startswith("n.d.") or word.strip("*") == r["verdict"], line
+        shown += 1
+    assert shown == len(rows)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny_study import DOCS, make_beir, metrics_of, run_study, study_config
+from tiny_study import DOCS, make_beir, metrics_of, run_study, tiny_setup
 
 from xlir.storage import write_json
 
@@ -22,10 +22,9 @@ from xlir.storage import write_json
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory, tiny_st_encoder_dir, tiny_causal_lm_dir):
     tmp = tmp_path_factory.mktemp("study")
-    beir = make_beir(tmp / "beir")
     config = tmp / "tiny.yaml"
-    write_json(config, study_config(tmp, beir, tiny_st_encoder_dir, tiny_causal_lm_dir))
-    env = {**os.environ, "XLIR_HOME": str(tmp / "home"), "PYTHONHASHSEED": "0"}
+    data, env = tiny_setup(tmp, tiny_st_encoder_dir, tiny_causal_lm_dir)
+    write_json(config, data)
     proc = run_study(config, env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp, config, env, proc

@@ -7,7 +7,6 @@ scheduler is one line naming it, and nothing is written."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny_study import assert_same_metrics, make_beir, metrics_of, run_study, study_config
+from tiny_study import assert_same_metrics, metrics_of, run_study, tiny_setup
 
 from xlir.storage import write_json
 
@@ -25,9 +24,7 @@ pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, tiny_st_encoder_dir, tiny_causal_lm_dir):
     tmp = tmp_path_factory.mktemp("dask")
-    beir = make_beir(tmp / "beir")
-    config = study_config(tmp, beir, tiny_st_encoder_dir, tiny_causal_lm_dir)
-    env = {**os.environ, "XLIR_HOME": str(tmp / "home"), "PYTHONHASHSEED": "0"}
+    config, env = tiny_setup(tmp, tiny_st_encoder_dir, tiny_causal_lm_dir)
     return tmp, config, env
 
 

@@ -100,7 +100,17 @@ def test_swap_reuses_the_twin_and_encodes_each_language_through_its_adapter(
     export_results(tmp_path / "study", tmp_path / "results")
     assert sorted(p.name for p in (tmp_path / "results/systems/madx-swap-s1").iterdir()) == [
         "tiny"]
-    readme_tables(tmp_path / "results")
+    rows = json.loads((tmp_path / "results/report/decision.json").read_text())["swap"]
+    assert {(r["grouping"], r["group"]) for r in rows} == {
+        ("all", "all"), ("language", "hau_Latn"), ("language", "yor_Latn")} | {
+        (g, "unknown") for g in ("pretraining",)}  # the tiny encoder declares no languages
+    every = next(r for r in rows if r["grouping"] == "all")
+    assert (every["method"], every["twin"], every["task"], every["n_queries"]) == (
+        "madx-swap", "madx", "tiny", 4)
+    per_lang = {r["group"]: r["estimate"] for r in rows if r["grouping"] == "language"}
+    assert every["estimate"] == pytest.approx(sum(per_lang.values()) / 2)  # the macro
+    assert "## MAD-X: the language-adapter swap" in report
+    assert "madx-swap - madx" in readme_tables(tmp_path / "results")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
     Study(_config(tmp_path, tiny_st_encoder_dir, beir, swap_tasks=["tiny"])).run()
     assert before == {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}

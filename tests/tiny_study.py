@@ -69,6 +69,15 @@ def study_config(tmp: Path, beir: Path, encoder: Path, generator: Path) -> dict:
     }
 
 
+def tiny_setup(tmp: Path, encoder: Path, generator: Path) -> tuple[dict, dict]:
+    """The tiny BEIR folder made under `tmp`, the study config over it (its `out` under `tmp`)
+    and the environment a study subprocess runs in (its own XLIR_HOME, a fixed hash seed)."""
+    import os
+
+    config = study_config(tmp, make_beir(tmp / "beir"), encoder, generator)
+    return config, {**os.environ, "XLIR_HOME": str(tmp / "home"), "PYTHONHASHSEED": "0"}
+
+
 def run_study(config: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "xlir", "study", str(config)], env=env,
                           capture_output=True, text=True, timeout=900)

@@ -42,6 +42,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     variants_section(files, page, decision)
     report_sections.per_language(files, page)
     report_sections.robustness(files, page, decision)
+    report_sections.swap(page, decision)
     movement(files, page)
     for section in (report_sections.params, report_sections.xqg, report_sections.fertility,
                     report_sections.costs, report_sections.environment):
@@ -51,6 +52,9 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
                                                        report_decision.ANSWER_COLUMNS))
     page.attach("interaction.csv", report_decision.to_csv(decision["interaction"],
                                                           report_decision.INTERACTION_COLUMNS))
+    if decision["swap"]:
+        page.attach("swap.csv", report_decision.to_csv(decision["swap"],
+                                                       report_decision.SWAP_COLUMNS))
     path = page.write(f"xlir study report: {files.config.get('name', files.root.name)}")
     log.info("report written to %s", path)
     return path

@@ -14,7 +14,12 @@ grouping the study names (config `groupings`) and every group of languages under
 - "seeds": the spread of each method's macro over its seeds (3 seeds or more);
 - "missing": why a task has no rows (no frozen or no full fine-tuning in the study);
 - "selection" and "sensitivity": the learning rate each tuning method's variants would have
-  chosen on the held-out `select_on` task, and each variant's change elsewhere (xlir.selection).
+  chosen on the held-out `select_on` task, and each variant's change elsewhere (xlir.selection);
+- "swap": MAD-X with the language-adapter swap (methods[].swap) against its twin, the madx
+  method whose task adapter it uses (same options, train settings and seed): swap - twin on
+  the primary measure per group of every grouping, over all languages ("all") and per
+  language, paired per query (seeds both share averaged first), with CI, p and MDE; the
+  per-language p are Holm-corrected over the task's languages.
 
 `decision_table(study_dir)` is the answer rows alone. The result is a pure function of the
 folder's files and SETTINGS (all randomness is seeded), so a committed study's table can be
@@ -39,6 +44,8 @@ ANSWER_COLUMNS = ["family", "method", "task", "grouping", "group", "measure", "a
 INTERACTION_COLUMNS = ["family", "method", "task", "grouping", "contrast", "measure", "estimate",
                        "ci_low", "ci_high", "p", "p_holm", "p_languages", "mde", "n_queries",
                        "n_languages", "n_seeds", "verdict"]
+SWAP_COLUMNS = ["method", "twin", "task", "grouping", "group", "measure", "estimate", "ci_low",
+                "ci_high", "p", "p_holm", "mde", "n_queries", "n_languages", "n_seeds", "verdict"]
 
 
 def decision(study: str | Path | StudyFiles) -> dict:
@@ -47,7 +54,7 @@ def decision(study: str | Path | StudyFiles) -> dict:
     out = {"settings": {**SETTINGS, "frozen": frozen, "full": full,
                         "groupings": files.groupings},
            "answer": [], "interaction": [], "delta": [], "seeds": [], "missing": [],
-           "selection": [], "sensitivity": []}
+           "selection": [], "sensitivity": [], "swap": []}
     for task in files.metrics:
         measure = files.primary(task)
         runs = {}
@@ -85,10 +92,61 @@ def decision(study: str | Path | StudyFiles) -> dict:
                                       "n_seeds": s.n_seeds, "mean": s.mean, "sd": s.sd,
                                       "min": s.min, "max": s.max}
                                      for m, s in table["seeds"].items() if m in shown]
+    out["swap"] = _swap_rows(files)
     out["selection"] = [_clean(r) for r in selection.lr_choice(files, **SETTINGS)]
     out["sensitivity"] = [_clean(r) for r in
                           selection.lr_sensitivity(files, out["selection"], **SETTINGS)]
     return out
+
+
+def _swap_rows(files: StudyFiles) -> list[dict]:
+    from xlir.robustness import seed_average
+    from xlir.stats import contrast, holm, paired_differences
+
+    specs = files.config["methods"]
+    settings = {k: SETTINGS[k] for k in ("n_resamples", "n_permutations", "seed")}
+    rows = []
+    for m in (m for m in specs if m.get("swap")):
+        label = m.get("label") or m["name"]
+        twins = [t.get("label") or t["name"] for t in specs if t["name"] == "madx"
+                 and not t.get("swap") and (t.get("options") or {}) == (m.get("options") or {})
+                 and (t.get("train") or {}) == (m.get("train") or {})]
+        for twin in twins[:1]:
+            seeds = [s for s in files.method_seeds[label] if s in files.method_seeds[twin]]
+            for task in files.metrics:
+                names = [(f"{label}-s{s}", f"{twin}-s{s}") for s in seeds
+                         if {f"{label}-s{s}", f"{twin}-s{s}"} <= files.metrics[task].keys()]
+                if not names:
+                    continue
+                measure = files.primary(task)
+                a = seed_average([files.scores(task, x, measure) for x, _ in names])
+                b = seed_average([files.scores(task, y, measure) for _, y in names])
+                diffs = paired_differences(a, b)
+                key = {"method": label, "twin": twin, "task": task, "measure": measure,
+                       "n_seeds": len(names)}
+                groups = [("all", "all", sorted(diffs))]
+                for grouping in files.groupings:
+                    members: dict[str, list[str]] = {}
+                    for lang, g in files.language_groups(task, grouping).items():
+                        members.setdefault(g, []).append(lang)
+                    groups += [(grouping, g, ls) for g, ls in sorted(members.items())]
+                for grouping, group, langs in groups:
+                    c = contrast({lang: diffs[lang] for lang in langs}, **settings)
+                    rows.append({**key, "grouping": grouping, "group": group, **_numbers(c),
+                                 "verdict": _swap_verdict(c.estimate, c.p)})
+                per = {lang: contrast({lang: d}, **settings) for lang, d in diffs.items()}
+                adjusted = holm({lang: c.p for lang, c in per.items()})
+                rows += [{**key, "grouping": "language", "group": lang, **_numbers(c),
+                          "p_holm": _num(adjusted[lang]),
+                          "verdict": _swap_verdict(c.estimate, adjusted[lang])}
+                         for lang, c in per.items()]
+    return rows
+
+
+def _swap_verdict(estimate: float, p: float) -> str:
+    if not p < SETTINGS["alpha"]:
+        return "no difference detectable"
+    return "swap helps" if estimate > 0 else "swap hurts"
 
 
 def _clean(row: dict) -> dict:

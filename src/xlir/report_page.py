@@ -18,7 +18,7 @@ from xlir.errors import XlirError
 
 PAGE_CHARS = 140  # cell characters per row: about the 1100 px column at .85rem
 WRAP_CHARS = 40   # a longer cell wraps in the HTML (and counts as this wide)
-DATA_FILES = ("decision.json", "decision.csv", "interaction.csv")  # what else a report holds
+DATA_FILES = ("decision.json", "decision.csv", "interaction.csv", "swap.csv")  # what else a report holds
 
 CSS = """body{font-family:system-ui,sans-serif;color:#222;background:#fafafa;margin:0}
 main{max-width:1100px;margin:auto;padding:1rem 2rem}h1{border-bottom:2px solid #4C72B0}

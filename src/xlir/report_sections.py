@@ -294,6 +294,26 @@ def fertility(files: StudyFiles, page: Page) -> None:
                        f"{task}: tokenizer fertility vs zero-shot {files.primary(task)}")
 
 
+def swap(page: Page, decision: dict) -> None:
+    """MAD-X with the language-adapter swap against its twin (report_decision "swap")."""
+    rows = decision.get("swap", [])
+    if not rows:
+        return
+    page.heading("MAD-X: the language-adapter swap")
+    ci = lambda r: f"{r['estimate']:+.3f} [{_f(r['ci_low'], 3, '+')}, {_f(r['ci_high'], 3, '+')}]"  # noqa: E731
+    page.table(["method", "vs", "task", "languages", "swap - no swap [95% CI]", "p", "MDE",
+                "queries", "verdict"],
+               [[r["method"], r["twin"], r["task"],
+                 r["group"] if r["grouping"] in ("all", "language") else f"{r['grouping']}: {r['group']}",
+                 ci(r), _f(r.get("p_holm", r["p"]), 4), _f(r["mde"], 3), str(r["n_queries"]),
+                 r["verdict"]] for r in rows],
+               "The same task adapter over two language adapters: each text through its own "
+               "language's adapter (swap) or through the source language's (no swap), paired per "
+               "query on the task's primary measure. CI: bootstrap over queries within languages; "
+               "p: sign-flip test stratified by language (per language: Holm over the task's "
+               "languages); MDE at 80% power.")
+
+
 def costs(files: StudyFiles, page: Page) -> None:
     page.heading("Costs")
     rows = []

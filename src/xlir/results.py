@@ -217,7 +217,37 @@ def readme_tables(results: str | Path, grouping: str = "pretraining") -> str:
             lines += [""] + _family_tables(table, family, grouping, f"Family '{family}' ("
                                            f"{'/'.join(map(str, seeds))} seed each, its own Holm "
                                            f"family; {full} over all its seeds). ", full)
+    lines += _swap_lines(table, grouping)
     return "\n".join(lines) + "\n"
+
+
+def _ci(r: dict, value: str) -> str:
+    """`+0.012 [-0.003, +0.027]`: a value and its 95% CI ('-' where undefined)."""
+    lo = "-" if r["ci_low"] is None else f"{r['ci_low']:+.3f}"
+    hi = "-" if r["ci_high"] is None else f"{r['ci_high']:+.3f}"
+    return f"{r[value]:+.3f} [{lo}, {hi}]"
+
+
+def _swap_lines(table: dict, grouping: str) -> list[str]:
+    """MAD-X with the language-adapter swap against its twin: all languages, each group of
+    `grouping`, then each language (Holm over the task's languages)."""
+    rows = [r for r in table.get("swap", []) if r["grouping"] in ("all", grouping, "language")]
+    lines = []
+    for method, twin in dict.fromkeys((r["method"], r["twin"]) for r in rows):
+        mine = [r for r in rows if (r["method"], r["twin"]) == (method, twin)]
+        lines += ["", f"MAD-X with the language-adapter swap ({method}) against the same task "
+                  f"adapter without it ({twin}), {mine[0]['n_seeds']} seed, paired per query: "
+                  f"{method} - {twin} [95% CI], p (per language: Holm over the languages):", "",
+                  "| task | languages | queries | swap - no swap | p | verdict |",
+                  "|---|---|---|---|---|---|"]
+        for r in mine:
+            where = r["group"] if r["grouping"] in ("all", "language") else f"{r['group']} ({grouping})"
+            p = r["p_holm"] if r.get("p_holm") is not None else r["p"]
+            word = ("n.d." + ("" if r["mde"] is None else f" (MDE {r['mde']:.3f})")
+                    if r["verdict"].startswith("no difference") else f"**{r['verdict']}**")
+            lines.append(f"| {r['task']} | {where} | {r['n_queries']:,} | {_ci(r, 'estimate')} | "
+                         f"{p:.4f} | {word} |")
+    return lines
 
 
 def _family_tables(table: dict, family: str, grouping: str, intro: str, full: str) -> list[str]:
@@ -229,11 +259,7 @@ def _family_tables(table: dict, family: str, grouping: str, intro: str, full: st
     methods = list(dict.fromkeys(r["method"] for r in delta))
 
     def cell(r: dict | None, value: str) -> str:
-        if r is None:
-            return ""
-        lo = "-" if r["ci_low"] is None else f"{r['ci_low']:+.3f}"
-        hi = "-" if r["ci_high"] is None else f"{r['ci_high']:+.3f}"
-        return f"{r[value]:+.3f} [{lo}, {hi}]"
+        return "" if r is None else _ci(r, value)
 
     def word(r: dict) -> str:
         if r["verdict"].startswith("no difference"):
@@ -266,11 +292,6 @@ def _lr_lines(table: dict) -> list[str]:
     tasks = [t for t in dict.fromkeys(r["task"] for r in sens) if t != choice[0]["task"]]
     unseen = {(r["label"], r["task"]): r for r in sens if r["group"] == "unseen"}
 
-    def ci(r: dict, value: str) -> str:
-        lo = "-" if r["ci_low"] is None else f"{r['ci_low']:+.3f}"
-        hi = "-" if r["ci_high"] is None else f"{r['ci_high']:+.3f}"
-        return f"{r[value]:+.3f} [{lo}, {hi}]"
-
     first = choice[0]
     lines = ["", f"Learning rates at seed {first['seed']}: {first['task']} {first['measure']} "
              "(held out from training; the dev choice in bold) and, as delta [95% CI], the "
@@ -282,8 +303,8 @@ def _lr_lines(table: dict) -> list[str]:
     for r in choice:
         lr = "-" if r["lr"] is None else f"{r['lr']:g}"
         score = f"**{r['score']:.3f}**" if r["chosen"] else f"{r['score']:.3f}"
-        versus = "fixed beforehand" if r["reference"] else ci(r, "diff")
+        versus = "fixed beforehand" if r["reference"] else _ci(r, "diff")
         lines.append(f"| {r['method']} | {lr} | {score} | {versus} | " + " | ".join(
-            ci(u, "estimate") if (u := unseen.get((r["label"], t))) else "" for t in shown)
+            _ci(u, "estimate") if (u := unseen.get((r["label"], t))) else "" for t in shown)
             + " |")
     return lines

@@ -36,7 +36,7 @@ def test_unknown_code_suggests_close_ones():
 
 def test_every_sib200_variant_is_described():
     assert L.FLORES_CODES == SIB200_LANGUAGES
-    assert len(L.LANGUAGES) == 213  # 205 FLORES variants + bre fry lat + 5 romanized
+    assert len(L.LANGUAGES) == 214  # 205 FLORES variants + bre fry lat + 5 romanized + bbj
     regions = {lang.region for lang in L.LANGUAGES.values()}
     assert regions == {"Africa", "Americas", "Asia", "Europe", "Oceania"}
     for code, lang in L.LANGUAGES.items():

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_study import assert_same_metrics, make_beir, metrics_of, run_study, study_config
+from tiny_study import assert_same_metrics, metrics_of, run_study, tiny_setup
 
 from xlir.storage import is_temporary, write_json
 
@@ -86,9 +86,7 @@ LEFT_BEHIND = {
 def tiny_reference(tmp_path_factory, tiny_st_encoder_dir, tiny_causal_lm_dir):
     """The uninterrupted tiny study, in its own folder."""
     tmp = tmp_path_factory.mktemp("kill-reference")
-    beir = make_beir(tmp / "beir")
-    config = study_config(tmp, beir, tiny_st_encoder_dir, tiny_causal_lm_dir)
-    env = {**os.environ, "XLIR_HOME": str(tmp / "home"), "PYTHONHASHSEED": "0"}
+    config, env = tiny_setup(tmp, tiny_st_encoder_dir, tiny_causal_lm_dir)
     path = tmp / "tiny.yaml"
     write_json(path, config)
     proc = run_study(path, env)

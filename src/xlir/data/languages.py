@@ -37,8 +37,8 @@ another family with `register_seen_set` (a file of codes is read by
 `GROUPINGS` names the ways a study can split its languages, each a function
 (code, encoder family) -> group label; `grouping(name)` refuses an unknown name.
 
-This module only describes languages: it reads no file, and so imports nothing of
-`xlir.data.readers` (which imports it).
+This module only describes languages: it reads no file but its own table (package data,
+`languages.txt`), and so imports nothing of `xlir.data.readers` (which imports it).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib.resources import files
 
 from xlir.errors import ConfigError, XlirError
 
@@ -67,223 +68,10 @@ FAMILIES = {"AA": "Afro-Asiatic", "AN": "Austronesian", "AS": "Austroasiatic",
             "TR": "Turkic", "UR": "Uralic"}
 REGIONS = {"Af": "Africa", "Am": "Americas", "As": "Asia", "Eu": "Europe", "Oc": "Oceania"}
 
-# code  639-1 (or -)  family  region  name. The 205 SIB-200 / FLORES-200 variants, then
-# languages outside FLORES that XLM-R saw (Breton, Western Frisian, Latin, romanized Indic).
-_TABLE = """\
-ace_Arab - AN As Acehnese (Arabic script)
-ace_Latn - AN As Acehnese
-acm_Arab - AA As Mesopotamian Arabic
-acq_Arab - AA As Ta'izzi-Adeni Arabic
-aeb_Arab - AA Af Tunisian Arabic
-afr_Latn af IE Af Afrikaans
-ajp_Arab - AA As South Levantine Arabic
-aka_Latn ak NC Af Akan
-als_Latn sq IE Eu Tosk Albanian
-amh_Ethi am AA Af Amharic
-apc_Arab - AA As North Levantine Arabic
-arb_Arab ar AA As Modern Standard Arabic
-arb_Latn - AA As Modern Standard Arabic (romanized)
-ars_Arab - AA As Najdi Arabic
-ary_Arab - AA Af Moroccan Arabic
-arz_Arab - AA Af Egyptian Arabic
-asm_Beng as IE As Assamese
-ast_Latn - IE Eu Asturian
-awa_Deva - IE As Awadhi
-ayr_Latn ay AY Am Central Aymara
-azb_Arab - TR As South Azerbaijani
-azj_Latn az TR As North Azerbaijani
-bak_Cyrl ba TR Eu Bashkir
-bam_Latn bm NC Af Bambara
-ban_Latn - AN As Balinese
-bel_Cyrl be IE Eu Belarusian
-bem_Latn - NC Af Bemba
-ben_Beng bn IE As Bengali
-bho_Deva - IE As Bhojpuri
-bjn_Arab - AN As Banjar (Arabic script)
-bjn_Latn - AN As Banjar
-bod_Tibt bo ST As Standard Tibetan
-bos_Latn bs IE Eu Bosnian
-bug_Latn - AN As Buginese
-bul_Cyrl bg IE Eu Bulgarian
-cat_Latn ca IE Eu Catalan
-ceb_Latn - AN As Cebuano
-ces_Latn cs IE Eu Czech
-cjk_Latn - NC Af Chokwe
-ckb_Arab - IE As Central Kurdish
-crh_Latn - TR Eu Crimean Tatar
-cym_Latn cy IE Eu Welsh
-dan_Latn da IE Eu Danish
-deu_Latn de IE Eu German
-dik_Latn - NS Af Southwestern Dinka
-dyu_Latn - NC Af Dyula
-dzo_Tibt dz ST As Dzongkha
-ell_Grek el IE Eu Greek
-eng_Latn en IE Eu English
-epo_Latn eo CO Eu Esperanto
-est_Latn et UR Eu Estonian
-eus_Latn eu IS Eu Basque
-ewe_Latn ee NC Af Ewe
-fao_Latn fo IE Eu Faroese
-fij_Latn fj AN Oc Fijian
-fin_Latn fi UR Eu Finnish
-fon_Latn - NC Af Fon
-fra_Latn fr IE Eu French
-fur_Latn - IE Eu Friulian
-fuv_Latn ff NC Af Nigerian Fulfulde
-gaz_Latn om AA Af West Central Oromo
-gla_Latn gd IE Eu Scottish Gaelic
-gle_Latn ga IE Eu Irish
-glg_Latn gl IE Eu Galician
-grn_Latn gn TU Am Guarani
-guj_Gujr gu IE As Gujarati
-hat_Latn ht CR Am Haitian Creole
-hau_Latn ha AA Af Hausa
-heb_Hebr he AA As Hebrew
-hin_Deva hi IE As Hindi
-hne_Deva - IE As Chhattisgarhi
-hrv_Latn hr IE Eu Croatian
-hun_Latn hu UR Eu Hungarian
-hye_Armn hy IE As Armenian
-ibo_Latn ig NC Af Igbo
-ilo_Latn - AN As Ilocano
-ind_Latn id AN As Indonesian
-isl_Latn is IE Eu Icelandic
-ita_Latn it IE Eu Italian
-jav_Latn jv AN As Javanese
-jpn_Jpan ja JA As Japanese
-kab_Latn - AA Af Kabyle
-kac_Latn - ST As Jingpho
-kam_Latn - NC Af Kamba
-kan_Knda kn DR As Kannada
-kas_Arab ks IE As Kashmiri (Arabic script)
-kas_Deva - IE As Kashmiri (Devanagari)
-kat_Geor ka KA As Georgian
-kaz_Cyrl kk TR As Kazakh
-kbp_Latn - NC Af Kabiye
-kea_Latn - CR Af Kabuverdianu
-khk_Cyrl mn MO As Halh Mongolian
-khm_Khmr km AS As Khmer
-kik_Latn ki NC Af Kikuyu
-kin_Latn rw NC Af Kinyarwanda
-kir_Cyrl ky TR As Kyrgyz
-kmb_Latn - NC Af Kimbundu
-kmr_Latn ku IE As Northern Kurdish
-knc_Arab - NS Af Central Kanuri (Arabic script)
-knc_Latn kr NS Af Central Kanuri
-kon_Latn kg NC Af Kikongo
-kor_Hang ko KO As Korean
-lao_Laoo lo TK As Lao
-lij_Latn - IE Eu Ligurian
-lim_Latn li IE Eu Limburgish
-lin_Latn ln NC Af Lingala
-lit_Latn lt IE Eu Lithuanian
-lmo_Latn - IE Eu Lombard
-ltg_Latn - IE Eu Latgalian
-ltz_Latn lb IE Eu Luxembourgish
-lua_Latn - NC Af Luba-Kasai
-lug_Latn lg NC Af Ganda
-luo_Latn - NS Af Luo
-lus_Latn - ST As Mizo
-lvs_Latn lv IE Eu Standard Latvian
-mag_Deva - IE As Magahi
-mai_Deva - IE As Maithili
-mal_Mlym ml DR As Malayalam
-mar_Deva mr IE As Marathi
-min_Arab - AN As Minangkabau (Arabic script)
-min_Latn - AN As Minangkabau
-mkd_Cyrl mk IE Eu Macedonian
-mlt_Latn mt AA Eu Maltese
-mni_Beng - ST As Meitei (Bengali script)
-mos_Latn - NC Af Mossi
-mri_Latn mi AN Oc Maori
-mya_Mymr my ST As Burmese
-nld_Latn nl IE Eu Dutch
-nno_Latn nn IE Eu Norwegian Nynorsk
-nob_Latn nb IE Eu Norwegian Bokmal
-npi_Deva ne IE As Nepali
-nqo_Nkoo - NC Af N'Ko
-nso_Latn - NC Af Northern Sotho
-nus_Latn - NS Af Nuer
-nya_Latn ny NC Af Nyanja
-oci_Latn oc IE Eu Occitan
-ory_Orya or IE As Odia
-pag_Latn - AN As Pangasinan
-pan_Guru pa IE As Eastern Panjabi
-pap_Latn - CR Am Papiamento
-pbt_Arab ps IE As Southern Pashto
-pes_Arab fa IE As Western Persian
-plt_Latn mg AN Af Plateau Malagasy
-pol_Latn pl IE Eu Polish
-por_Latn pt IE Eu Portuguese
-prs_Arab - IE As Dari
-quy_Latn qu QU Am Ayacucho Quechua
-ron_Latn ro IE Eu Romanian
-run_Latn rn NC Af Rundi
-rus_Cyrl ru IE Eu Russian
-sag_Latn sg CR Af Sango
-san_Deva sa IE As Sanskrit
-sat_Olck - AS As Santali
-scn_Latn - IE Eu Sicilian
-shn_Mymr - TK As Shan
-sin_Sinh si IE As Sinhala
-slk_Latn sk IE Eu Slovak
-slv_Latn sl IE Eu Slovenian
-smo_Latn sm AN Oc Samoan
-sna_Latn sn NC Af Shona
-snd_Arab sd IE As Sindhi
-som_Latn so AA Af Somali
-sot_Latn st NC Af Southern Sotho
-spa_Latn es IE Eu Spanish
-srd_Latn sc IE Eu Sardinian
-srp_Cyrl sr IE Eu Serbian
-ssw_Latn ss NC Af Swati
-sun_Latn su AN As Sundanese
-swe_Latn sv IE Eu Swedish
-swh_Latn sw NC Af Swahili
-szl_Latn - IE Eu Silesian
-tam_Taml ta DR As Tamil
-taq_Latn - AA Af Tamasheq
-taq_Tfng - AA Af Tamasheq (Tifinagh)
-tat_Cyrl tt TR Eu Tatar
-tel_Telu te DR As Telugu
-tgk_Cyrl tg IE As Tajik
-tgl_Latn tl AN As Tagalog
-tha_Thai th TK As Thai
-tir_Ethi ti AA Af Tigrinya
-tpi_Latn - CR Oc Tok Pisin
-tsn_Latn tn NC Af Tswana
-tso_Latn ts NC Af Tsonga
-tuk_Latn tk TR As Turkmen
-tum_Latn - NC Af Tumbuka
-tur_Latn tr TR As Turkish
-twi_Latn tw NC Af Twi
-tzm_Tfng - AA Af Central Atlas Tamazight
-uig_Arab ug TR As Uyghur
-ukr_Cyrl uk IE Eu Ukrainian
-umb_Latn - NC Af Umbundu
-urd_Arab ur IE As Urdu
-uzn_Latn uz TR As Northern Uzbek
-vec_Latn - IE Eu Venetian
-vie_Latn vi AS As Vietnamese
-war_Latn - AN As Waray
-wol_Latn wo NC Af Wolof
-xho_Latn xh NC Af Xhosa
-ydd_Hebr yi IE Eu Eastern Yiddish
-yor_Latn yo NC Af Yoruba
-yue_Hant - ST As Cantonese
-zho_Hans zh ST As Chinese (Simplified)
-zho_Hant - ST As Chinese (Traditional)
-zsm_Latn ms AN As Standard Malay
-zul_Latn zu NC Af Zulu
-bre_Latn br IE Eu Breton
-fry_Latn fy IE Eu Western Frisian
-lat_Latn la IE Eu Latin
-ben_Latn - IE As Bengali (romanized)
-hin_Latn - IE As Hindi (romanized)
-tam_Latn - DR As Tamil (romanized)
-tel_Latn - DR As Telugu (romanized)
-urd_Latn - IE As Urdu (romanized)
-"""
+# code  639-1 (or -)  family  region  name: package data, one language a line. The 205
+# SIB-200 / FLORES-200 variants, then languages outside FLORES (XLM-R's extra ones, and
+# MasakhaNER's Ghomala').
+_TABLE = (files("xlir.data") / "languages.txt").read_text(encoding="utf-8")
 N_FLORES = 205  # the first rows of the table are the SIB-200 variants
 
 # Macrolanguage, older and alternative codes -> canonical (see the module docstring).
@@ -322,6 +110,8 @@ class Language:
 def _parse() -> dict[str, Language]:
     out = {}
     for line in _TABLE.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
         code, iso1, family, region, name = line.split(" ", 4)
         out[code] = Language(code, None if iso1 == "-" else iso1, name,
                              SCRIPTS[code.split("_")[1]], FAMILIES[family], REGIONS[region])

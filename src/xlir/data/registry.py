@@ -90,8 +90,8 @@ AFRIQA_LANGUAGES = {"bem": ("bem_Latn", "en"), "fon": ("fon_Latn", "fr"),
                     "twi": ("twi_Latn", "en"), "yor": ("yor_Latn", "en"),
                     "zul": ("zul_Latn", "en")}
 
-# MasakhaNER 2.0 language folders -> canonical code (bbj, Ghomálá', has no FLORES code: its
-# ISO 639-3 code with the script, in the same form).
+# MasakhaNER 2.0 language folders -> canonical code (bbj, Ghomala', is outside FLORES: its
+# ISO 639-3 code with its script, in the same form).
 MASAKHANER_LANGUAGES = {
     "bam": "bam_Latn", "bbj": "bbj_Latn", "ewe": "ewe_Latn", "fon": "fon_Latn",
     "hau": "hau_Latn", "ibo": "ibo_Latn", "kin": "kin_Latn", "lug": "lug_Latn",
