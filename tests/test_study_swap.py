@@ -99,7 +99,7 @@ def test_swap_reuses_the_twin_and_encodes_each_language_through_its_adapter(
     assert "madx-swap" in report
     export_results(tmp_path / "study", tmp_path / "results")
     assert sorted(p.name for p in (tmp_path / "results/systems/madx-swap-s1").iterdir()) == [
-        "tiny"]
+        "lang_adapters", "tiny"]
     rows = json.loads((tmp_path / "results/report/decision.json").read_text())["swap"]
     assert {(r["grouping"], r["group"]) for r in rows} == {
         ("all", "all"), ("language", "hau_Latn"), ("language", "yor_Latn")} | {
@@ -110,6 +110,9 @@ def test_swap_reuses_the_twin_and_encodes_each_language_through_its_adapter(
     per_lang = {r["group"]: r["estimate"] for r in rows if r["grouping"] == "language"}
     assert every["estimate"] == pytest.approx(sum(per_lang.values()) / 2)  # the macro
     assert "## MAD-X: the language-adapter swap" in report
+    assert "| madx-swap-s1 | hau_Latn | 2 | masakhaner 2 | masakhaner 2 | 2 |" in report
+    assert "| madx-swap-s1 | 2 language adapters |" in report  # costs
+    assert (tmp_path / "results/systems/madx-swap-s1/lang_adapters/hau_Latn/mlm.json").is_file()
     assert "madx-swap - madx" in readme_tables(tmp_path / "results")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
     Study(_config(tmp_path, tiny_st_encoder_dir, beir, swap_tasks=["tiny"])).run()

@@ -42,7 +42,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     variants_section(files, page, decision)
     report_sections.per_language(files, page)
     report_sections.robustness(files, page, decision)
-    report_sections.swap(page, decision)
+    report_sections.swap(files, page, decision)
     movement(files, page)
     for section in (report_sections.params, report_sections.xqg, report_sections.fertility,
                     report_sections.costs, report_sections.environment):

@@ -69,6 +69,10 @@ class StudyFiles:
             self.paths[m["task"], m["system"]] = p
         self.models = {p.parent.parent.name: _read(p)
                        for p in sorted(self.root.glob("systems/*/model/xlir-model.json"))}
+        # system -> language -> the MLM record of a MAD-X swap system's language adapter
+        self.lang_adapters: dict[str, dict[str, dict]] = {}
+        for p in sorted(self.root.glob("systems/*/lang_adapters/*/mlm.json")):
+            self.lang_adapters.setdefault(p.parts[-4], {})[p.parts[-2]] = _read(p)
         self.xqg_quality = _read(self.root / "xqg" / "quality.json", {})
         self.drift = _read(self.root / "drift.json", {})  # xlir.drift, when computed
         if not self.metrics:

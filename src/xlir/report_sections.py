@@ -294,12 +294,26 @@ def fertility(files: StudyFiles, page: Page) -> None:
                        f"{task}: tokenizer fertility vs zero-shot {files.primary(task)}")
 
 
-def swap(page: Page, decision: dict) -> None:
-    """MAD-X with the language-adapter swap against its twin (report_decision "swap")."""
+def swap(files: StudyFiles, page: Page, decision: dict) -> None:
+    """MAD-X with the language-adapter swap against its twin (report_decision "swap"), and
+    what each target language's adapter was trained on."""
     rows = decision.get("swap", [])
-    if not rows:
+    if not rows and not files.lang_adapters:
         return
     page.heading("MAD-X: the language-adapter swap")
+    page.table(["system", "language", "sentences", "from", "dropped (evaluated)", "MLM steps",
+                "loss, first 10 steps", "loss, last 10 steps", "time (s)"],
+               [[system, lang, f"{m.get('texts', 0):,}",
+                 ", ".join(f"{k} {v:,}" for k, v in m.get("sources", {}).items()),
+                 ", ".join(f"{k} {v:,}" for k, v in m.get("dropped_as_evaluated", {}).items()) or "0",
+                 str(m.get("steps", "-")), _f(m.get("loss_first10")), _f(m.get("loss_last10")),
+                 _f(m.get("wall_s"), 0)]
+                for system, langs in files.lang_adapters.items() for lang, m in langs.items()],
+               "Each target language's adapter (xlir.tuning.lang_adapters, masked language "
+               "modelling) on all the mirror's monolingual text of the language, less every "
+               "sentence an evaluated split holds as a query or passage (xlir.data.monolingual).")
+    if not rows:
+        return
     ci = lambda r: f"{r['estimate']:+.3f} [{_f(r['ci_low'], 3, '+')}, {_f(r['ci_high'], 3, '+')}]"  # noqa: E731
     page.table(["method", "vs", "task", "languages", "swap - no swap [95% CI]", "p", "MDE",
                 "queries", "verdict"],
@@ -320,6 +334,12 @@ def costs(files: StudyFiles, page: Page) -> None:
     for system in files.dense_systems():
         m = files.models.get(system)  # xlir-model.json (tuning.save_tuned); frozen has none
         retrieve = sum(t.get(system, {}).get("retrieve_s", 0) for t in files.metrics.values())
+        adapters = files.lang_adapters.get(system, {})
+        if m is None and adapters:  # a MAD-X swap system: its twin's task adapter
+            rows.append([system, f"{len(adapters)} language adapters", "-", "-",
+                         _f(sum(a.get("wall_s", 0) for a in adapters.values()), 0), "-",
+                         _f(retrieve, 0)])
+            continue
         if m is None:
             rows.append([system, "0 (not trained)" if files.systems[system].method == "frozen"
                          else "-", "-", "-", "-", "-", _f(retrieve, 0)])
