@@ -55,7 +55,6 @@ def pairs_dataset(n: int):
 def worker(kind: str, method: str, precision: str, steps: int, batch: int, seq: int,
            dev: bool) -> dict:
     from xlir import train as xt
-    from xlir.data.tasks import load_pairs
 
     timer = step_timer()
     pairs = pairs_dataset(steps * batch)

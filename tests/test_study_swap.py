@@ -135,6 +135,48 @@ def test_a_swap_without_a_twin_trains_its_own_task_adapter(tmp_path, tiny_st_enc
     assert (root / "tiny-dev" / "metrics.json").is_file()  # tasks: None, every task
 
 
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing in xlir catches a BaseException that is not an Exception."""
+
+
+def test_a_swap_killed_between_language_adapters_resumes_at_the_next_language(
+        tmp_path, tiny_st_encoder_dir, fake_text, monkeypatch):
+    """The study of record was killed after two of its ten target adapters: the rerun kept
+    them and trained the other eight. Here: killed after the first, the rerun trains only the
+    second and leaves the first's files as they were."""
+    from xlir import tuning
+    from xlir.study import Study
+
+    real, trained = tuning.train_language_adapter, []
+
+    def kill_after_first(base, lang, *args, **kwargs):  # madx-s1 trains eng first
+        if lang == "yor_Latn":
+            raise Killed
+        trained.append(lang)
+        return real(base, lang, *args, **kwargs)
+
+    beir = make_beir(tmp_path / "beir")
+    config = _config(tmp_path, tiny_st_encoder_dir, beir, swap_tasks=["tiny"])
+    monkeypatch.setattr(tuning, "train_language_adapter", kill_after_first)
+    with pytest.raises(Killed):
+        Study(config).run()
+    adapters = tmp_path / "study/systems/madx-swap-s1/lang_adapters"
+    assert [p.name for p in adapters.iterdir()] == ["hau_Latn"]
+    assert trained == ["eng", "hau_Latn"]
+    kept = {p: p.read_bytes() for p in (adapters / "hau_Latn").iterdir()}
+
+    def record(base, lang, *args, **kwargs):
+        trained.append(lang)
+        return real(base, lang, *args, **kwargs)
+
+    monkeypatch.setattr(tuning, "train_language_adapter", record)
+    Study(_config(tmp_path, tiny_st_encoder_dir, beir, swap_tasks=["tiny"])).run()
+    assert trained == ["eng", "hau_Latn", "yor_Latn"]  # the twin's model was kept too
+    assert {p: p.read_bytes() for p in (adapters / "hau_Latn").iterdir()} == kept
+    assert sorted(p.name for p in adapters.iterdir()) == ["hau_Latn", "yor_Latn"]  # no temporaries
+    assert (tmp_path / "study/systems/madx-swap-s1/tiny/metrics.json").is_file()
+
+
 @pytest.mark.parametrize("method, message", [
     ({"name": "lora", "swap": True}, r"methods\.lora\.swap: only madx"),
     ({"name": "madx", "tasks": ["nope"]}, r"methods\.madx\.tasks: \['nope'\] must be"),
