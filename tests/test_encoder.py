@@ -92,10 +92,14 @@ def test_load_dispatch(tmp_path, tiny_st_encoder_dir, monkeypatch):
     tuned.mkdir()
     (tuned / "xlir-model.json").write_text("{}")
     fake_tuning = types.ModuleType("xlir.tuning")
-    fake_tuning.load_tuned = (
-        lambda p: calls.append(p) or SentenceTransformer(str(tiny_st_encoder_dir)))
+    fake_tuning.load_tuned = (lambda p, madx_lang=None: calls.append((p, madx_lang))
+                              or SentenceTransformer(str(tiny_st_encoder_dir)))
     monkeypatch.setitem(sys.modules, "xlir.tuning", fake_tuning)
-    assert isinstance(load_encoder(tuned), BiEncoder) and calls == [tuned]
+    assert isinstance(load_encoder(tuned), BiEncoder) and calls == [(tuned, None)]
+    load_encoder(tuned, madx_lang="hau_Latn")  # a MAD-X swap's language reaches load_tuned
+    assert calls[-1] == (tuned, "hau_Latn")
+    with pytest.raises(ModelNotFoundError, match="madx_lang needs a trained MAD-X run"):
+        load_encoder(tiny_st_encoder_dir, madx_lang="hau_Latn")
     fake_models = types.ModuleType("xlir.models")
     fake_models.resolve_encoder = lambda name=None: tiny_st_encoder_dir
     monkeypatch.setitem(sys.modules, "xlir.models", fake_models)

@@ -67,6 +67,21 @@ def test_rerun_skips_every_stage_and_changes_nothing(tiny_study):
     assert metrics_of(tmp / "study") == before
 
 
+def test_stages_already_done_are_not_in_the_time_left(tiny_study):
+    """A study grown or repaired in the middle of its plan (the record grown by a system whose
+    stages come early) used to count every later, finished stage at the mean cost: with one
+    early stage to rerun, the time left after it is ~0 s, not hours. (In the module's own
+    folder: a study folder is not moved, its config records `out`.)"""
+    tmp, config, env, _ = tiny_study
+    before = metrics_of(tmp / "study")
+    (tmp / "study/systems/frozen-s1/tiny/metrics.json").unlink()
+    proc = run_study(config, env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ran = re.findall(r"\] (\S+ \S+) done \(elapsed \d+s, ~(\d+)s left\)", proc.stderr)
+    assert ran == [("retrieve frozen-s1/tiny", "0")], proc.stderr[-3000:]
+    assert metrics_of(tmp / "study") == before
+
+
 def test_a_changed_config_is_refused_not_mixed_in(tiny_study, tmp_path):
     tmp, config, env, _ = tiny_study
     before = metrics_of(tmp / "study")

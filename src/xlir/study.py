@@ -31,6 +31,7 @@ from typing import Any
 from xlir import storage
 from xlir.config import from_dict, merge, to_dict
 from xlir.errors import ConfigError
+from xlir.study_progress import time_left
 from xlir.study_config import (DEFAULT_CONFIG, MethodSpec, StudyConfig, TaskSpec,  # noqa: F401
                                XQGSpec, changes, load_study_config)
 
@@ -152,20 +153,10 @@ class Study:
         self._last = now
         plan = self.plan()
         total, elapsed = len(plan), now - self._t0
-        eta = self._estimate([s for s, _ in plan[self._done:]]) / self.workers
+        eta = time_left(self, plan[self._done:]) / self.workers
         log.info("[%d/%d] %s %s %s (elapsed %.0fs, ~%.0fs left)", self._done, total, stage,
                  target, "already done, skipped" if skipped else "done", elapsed, eta)
         self._write_status(finished=False)
-
-    def _estimate(self, stages: list[str]) -> float:
-        """Seconds left: each stage kind at its mean cost so far in this run (a kind not yet
-        seen at the mean of all stages run), skipped stages cost nothing."""
-        spent = [c for costs in self._cost.values() for c in costs]
-        if not spent:
-            return 0.0
-        mean = {k: sum(v) / len(v) for k, v in self._cost.items()}
-        default = sum(spent) / len(spent)
-        return sum(mean.get(s, default) for s in stages)
 
     def _write_status(self, finished: bool) -> None:
         storage.write_json(self.root / "study.json", {
