@@ -163,6 +163,11 @@ def test_a_method_runs_at_the_seeds_it_names():
                                                  "frozen-s42", "lora-s42"]
     with pytest.raises(ConfigError, match=r"methods.lora-hi.seeds: \[7\] must be a non-empty subset"):
         _config(methods=[{"name": "lora", "label": "lora-hi", "seeds": [7]}])
+    with pytest.raises(ConfigError, match=r"methods.lora-hi.seeds: \[\] must be a non-empty"):
+        _config(methods=[{"name": "lora", "label": "lora-hi", "seeds": []}])
+    for seeds in ([], [13, 13]):  # a study without seeds would have no dense system at all
+        with pytest.raises(ConfigError, match=r"^seeds: .* must be a non-empty list of distinct"):
+            _config(seeds=seeds)
     with pytest.raises(ConfigError, match="select_on: 'tydi' is not one of the tasks"):
         _config(select_on="tydi")
 
@@ -197,3 +202,24 @@ def test_a_grown_study_runs_only_its_new_stages(tmp_path):
     with pytest.raises(ConfigError, match=r"changed: methods.lora\)"):
         Study(_config(methods=[{"name": "frozen"}, {"name": "lora", "options": {"r": 4}}]),
               root)._check_same_config()
+
+
+@pytest.mark.parametrize("over, key", [
+    ({"seeds": []}, "seeds: [] must be"),
+    ({"methods": [{"name": "frozen"}, {"name": "lora", "seeds": []}]}, "methods.lora.seeds: []"),
+    ({"select_on": "tydi"}, "select_on: 'tydi' is not one of the tasks"),
+])
+def test_a_bad_study_config_is_one_line_naming_its_key(tmp_path, over, key):
+    """From the command line, before any folder is made or any data read."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "bad.yaml"
+    write_json(config, {"tasks": [{"name": "afriqa"}, {"name": "tydi-mono", "label": "tydi-en-dev"}],
+                        "seeds": [13], "methods": [{"name": "frozen"}, {"name": "lora"}],
+                        "out": str(tmp_path / "out"), **over})
+    proc = subprocess.run([sys.executable, "-m", "xlir", "study", str(config)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert key in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -250,6 +250,32 @@ def test_cached_mnrl_and_best_checkpoint(tiny_st_encoder_dir, tmp_path):
     assert summary["dev_metrics"]["ndcg@10"] == pytest.approx(max(evals.values()), abs=1e-9)
 
 
+def _task_of(pairs: list[dict]):
+    from xlir.data.task import Task
+
+    return Task("evaluated", "test", {p["doc_id"]: {"title": p["title"], "text": p["text"]}
+                                      for p in pairs},
+                {p["qid"]: p["query"] for p in pairs}, {p["qid"]: {p["doc_id"]: 1} for p in pairs},
+                {p["qid"]: p["query_lang"] for p in pairs}, {p["doc_id"]: "eng" for p in pairs})
+
+
+def test_no_checkpoint_is_chosen_on_what_an_evaluated_split_judges(tiny_st_encoder_dir, tmp_path):
+    """Dev pairs an evaluated task judges are dropped like training pairs (the study passes
+    every evaluated task); with none left, no checkpoint is chosen and the last model kept."""
+    dev = make_pairs(8, 16)
+    cfg = config(tiny_st_encoder_dir, method="bitfit", lr=1e-2)
+    summary = train(cfg, tmp_path / "half", train_pairs=make_pairs(16), dev_pairs=dev,
+                    evaluated_tasks={"ev": _task_of(dev[:3])})
+    assert summary["dev_leakage"]["pairs"]["eng"]["dropped"] == 3
+    assert summary["dev_leakage"]["pairs"]["eng"]["pairs"] == 8
+    assert 0.0 < summary["dev_metrics"]["ndcg@10"] <= 1.0  # chosen on the five others
+    summary = train(cfg, tmp_path / "all", train_pairs=make_pairs(16), dev_pairs=dev,
+                    evaluated_tasks={"ev": _task_of(dev)})
+    assert summary["dev_leakage"]["pairs"]["eng"]["dropped"] == 8 and summary["dev_metrics"] == {}
+    log = json.loads((tmp_path / "all" / "train_metrics.json").read_text())["log_history"]
+    assert not [e for e in log if any(k.startswith("eval_") for k in e)]
+
+
 def test_cli_train_config_and_errors(tmp_path, capsys):
     from xlir.cli import main
     from xlir.config import load_yaml

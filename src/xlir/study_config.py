@@ -140,6 +140,8 @@ class StudyConfig:
             raise ConfigError("methods: a study needs at least one method")
         if self.k < 1 or self.batch_size < 1 or self.max_seq_length < 8:
             raise ConfigError("k, batch_size must be >= 1 and max_seq_length >= 8")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: {self.seeds} must be a non-empty list of distinct seeds")
         labels = [m.label for m in self.methods]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"methods: duplicate labels {labels}; give each a `label`")

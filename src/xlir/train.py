@@ -127,7 +127,8 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     train_pairs / dev_pairs (dicts with query, doc_id, title, text) replace the named sources;
     tests pass them directly. `evaluated_tasks` (tasks by label): training pairs whose question
     or passage one of them judges are dropped before the cap (xlir.data.checks.drop_leaked);
-    the counts go into the manifest as `leakage`.
+    the counts go into the manifest as `leakage`. Dev pairs too (`dev_leakage`): a checkpoint is
+    never chosen on an evaluated question or passage (with none left, the last model is kept).
     """
     from xlir import tuning
 
@@ -150,6 +151,12 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
         pairs, leakage = drop_leaked(pairs, evaluated_tasks)
     if dev_pairs is None and config.dev:
         dev_pairs = _load_sources([config.dev], "dev")
+    dev_leakage = {}
+    if evaluated_tasks and dev_pairs:  # nor choose a checkpoint on what an evaluated split judges
+        dev_pairs, dev_leakage = drop_leaked(dev_pairs, evaluated_tasks)
+        if not dev_pairs:
+            logger.warning("every dev pair is judged by an evaluated split: no checkpoint is "
+                           "chosen, the model at the end of training is kept")
     pairs = _shuffle_cap(pairs, config.max_pairs, config.seed)
     dev_pairs = _shuffle_cap(dev_pairs or [], config.max_dev_pairs, config.seed)
     evaluator = build_evaluator(dev_pairs, config) if dev_pairs else None
@@ -167,7 +174,7 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     if not config.keep_checkpoints:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     extra = {"dev_metrics": dev_metrics, "eval_metric": config.eval_metric,
-             "train_pairs": len(pairs), "leakage": leakage,
+             "train_pairs": len(pairs), "leakage": leakage, "dev_leakage": dev_leakage,
              "wall_time_s": round(time.perf_counter() - start, 3),
              "train_samples_per_second": train_metrics.get("train_samples_per_second"),
              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
