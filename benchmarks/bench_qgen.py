@@ -1,15 +1,20 @@
-"""Query-generation speed: shared-prefix batched decoding vs a per-prompt `generate` loop vs
-padded batches of whole prompts, fp32 and bf16, in one run; plus a greedy identity check.
+"""Query-generation speed: xlir's shared-prefix decoder with each row's output cut to its
+language's vocabulary, against Hugging Face `generate` on the same prompts with a logits
+processor allowing the same ids (padded batches, and a per-prompt loop), in one run; plus a
+greedy identity check of the two.
 
-    .venv/bin/python benchmarks/bench_qgen.py --model DIR [--passages 4] [--new-tokens 28]
+    .venv/bin/python benchmarks/bench_qgen.py [--model DIR] [--passages 8] [--new-tokens 28]
+    .venv/bin/python benchmarks/bench_qgen.py --model RUN --natural   # real stops, langid
     .venv/bin/python benchmarks/bench_qgen.py --langid     # language-ID accuracy only
     .venv/bin/python benchmarks/bench_qgen.py --quality RUN --passages 12   # fp32 vs bf16
 
-Every method writes exactly `--new-tokens` tokens per question (stops disabled) with top-p 0.95
-inside the top-64 logits, 9 AfriQA languages x 1 sample per passage, passages from AfriQA test
-(passage cut to --max-passage-tokens). Each (method, dtype) runs in its own process so its peak
-RSS is its own. Wall-clock queries/s depends on what else runs on the machine; CPU seconds per
-query (all threads) does much less. Prints a markdown table; paste it into BENCHMARKS.md.
+Methods: `xlir` (generate_questions, vocabulary=language, the default), `xlir-full` (the same
+decoder, whole vocabulary), `hf-padded` (left-padded batches of whole prompts through
+`generate`), `per-prompt` (one `generate` call per prompt). Without --natural every method
+writes exactly `--new-tokens` tokens per question (stops off); with it, questions end at eos or
+a newline. Top-p 0.95 inside the top-64 logits, 9 AfriQA languages x 1 sample per passage,
+passages from AfriQA test. Vocabularies leave out every AfriQA test question and passage. Each
+(method, dtype) runs in its own process so its peak RSS is its own. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -31,19 +36,55 @@ def _passages(n: int):
     return [(d, c["title"], c["text"]) for d, c in list(corpus.items())[:n]]
 
 
-def _warm_up(model, tok, passages, cfg) -> None:
+def _warm_up(model, tok, passages, cfg, allowed) -> None:
     """One short untimed generation: the first bf16 calls pay one-off kernel set-up."""
     import dataclasses
 
     from xlir import qgen
 
-    qgen.generate_questions(model, tok, passages[:1], dataclasses.replace(cfg, max_new_tokens=4))
+    qgen.generate_questions(model, tok, passages[:1], dataclasses.replace(cfg, max_new_tokens=4),
+                            allowed=allowed)
+
+
+def _vocabularies(tok, stops):
+    from xlir import qgen
+    from xlir.data.monolingual import evaluated_texts
+    from xlir.data.tasks import load_task
+
+    exclude = evaluated_texts([load_task("afriqa", "test")])
+    vocab = qgen.language_vocabularies(tok, LANGS, stops, exclude)
+    return {lang: v["ids"] for lang, v in vocab.items()}
+
+
+def _processor(keep_per_row):
+    """A logits processor that allows each row only its ids (what xlir's restriction does)."""
+    import torch
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    class Only(LogitsProcessor):
+        def __init__(self):
+            self.mask = None
+
+        def __call__(self, input_ids, scores):
+            if self.mask is None:
+                self.mask = torch.full_like(scores, float("-inf"))
+                for r, keep in enumerate(keep_per_row):
+                    self.mask[r, keep] = 0.0
+            return scores + self.mask
+
+    return LogitsProcessorList([Only()])
+
+
+def _row_ids(tok, allowed, passage, lang):
+    from xlir.qgen_vocab import passage_name_ids
+
+    return sorted(set(allowed[lang]) | passage_name_ids(tok, passage[1], passage[2]))
 
 
 def _run(method: str, dtype: str, args) -> dict:
     import torch
 
-    from xlir import qgen
+    from xlir import qgen, qgen_decode
 
     torch.set_num_threads(args.threads)
     model, tok, _ = qgen.load_generator(args.model, dtype)
@@ -52,32 +93,46 @@ def _run(method: str, dtype: str, args) -> dict:
                               passages_per_batch=args.passages_per_batch, dtype=dtype)
     n = args.passages if method != "per-prompt" else max(1, args.passages // 4)
     passages = _passages(n)
-    prompts = [qgen.passage_ids(tok, t, x, cfg.max_passage_tokens) + qgen.tail_ids(tok, lang)
-               for _, t, x in passages for lang in LANGS]
+    all_stops = qgen.stop_token_ids(tok)
+    stops = all_stops if args.natural else []
+    allowed = None if method == "xlir-full" else _vocabularies(tok, all_stops)
+    prompts = [(qgen.passage_ids(tok, t, x, cfg.max_passage_tokens) + qgen.tail_ids(tok, lang),
+                _row_ids(tok, allowed, (d, t, x), lang) if allowed else None)
+               for d, t, x in passages for lang in LANGS]
     kw = dict(do_sample=True, top_p=0.95, top_k=64, max_new_tokens=args.new_tokens,
-              min_new_tokens=args.new_tokens, pad_token_id=tok.pad_token_id)
-    _warm_up(model, tok, passages, cfg)
+              pad_token_id=tok.pad_token_id)
+    kw.update(eos_token_id=all_stops) if args.natural else kw.update(
+        min_new_tokens=args.new_tokens)
+    _warm_up(model, tok, passages, cfg, allowed)
+    rows = []
     t0, c0 = time.perf_counter(), time.process_time()
     with torch.inference_mode():
-        if method == "shared-prefix":
+        if method.startswith("xlir"):
             for i in range(0, len(passages), cfg.passages_per_batch):
-                qgen.generate_questions(model, tok, passages[i:i + cfg.passages_per_batch], cfg,
-                                        stops=[])
+                rows += qgen.generate_questions(model, tok, passages[i:i + cfg.passages_per_batch],
+                                                cfg, stops=stops, allowed=allowed)
         elif method == "per-prompt":
-            for p in prompts:
-                model.generate(input_ids=torch.tensor([p]), **kw)
+            for ids, keep in prompts:
+                model.generate(input_ids=torch.tensor([ids]), logits_processor=_processor([keep]),
+                               **kw)
         else:  # padded batches of whole prompts, the usual batched `generate`
             for i in range(0, len(prompts), args.batch):
-                ids, mask = qgen._left_pad(prompts[i:i + args.batch], tok.pad_token_id)
-                model.generate(input_ids=ids, attention_mask=mask, **kw)
+                chunk = prompts[i:i + args.batch]
+                ids, mask = qgen_decode.left_pad([p for p, _ in chunk], tok.pad_token_id)
+                model.generate(input_ids=ids, attention_mask=mask,
+                               logits_processor=_processor([k for _, k in chunk]), **kw)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"method": method, "dtype": dtype, "queries": len(prompts),
             "qps": len(prompts) / seconds, "cpu_per_query": cpu / len(prompts),
-            "prompt_tokens": sum(map(len, prompts)) / len(prompts),
+            "prompt_tokens": sum(len(p) for p, _ in prompts) / len(prompts),
+            "new_tokens": (sum(len(r["token_ids"]) for r in rows) / len(rows) if rows
+                           else None),
+            "rows": [{k: r[k] for k in ("doc_id", "lang", "question")} for r in rows],
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def _greedy_check(args, dtype: str) -> str:
+    """Restricted greedy rows of xlir vs per-prompt `generate` with the same processor."""
     import torch
 
     from xlir import qgen
@@ -87,17 +142,22 @@ def _greedy_check(args, dtype: str) -> str:
     cfg = qgen.GenerateConfig(languages=LANGS, decoding="greedy", max_new_tokens=args.new_tokens,
                               max_passage_tokens=args.max_passage_tokens)
     stops = qgen.stop_token_ids(tok)
+    allowed = _vocabularies(tok, stops)
     passages = _passages(2)
-    rows = qgen.generate_questions(model, tok, passages, cfg, stops)
+    rows = qgen.generate_questions(model, tok, passages, cfg, stops, allowed)
     same = 0
     for row in rows:
-        _, t, x = next(p for p in passages if p[0] == row["doc_id"])
-        ids = qgen.passage_ids(tok, t, x, cfg.max_passage_tokens) + qgen.tail_ids(tok, row["lang"])
+        p = next(p for p in passages if p[0] == row["doc_id"])
+        ids = qgen.passage_ids(tok, p[1], p[2], cfg.max_passage_tokens) + qgen.tail_ids(
+            tok, row["lang"])
         out = model.generate(input_ids=torch.tensor([ids]), do_sample=False, eos_token_id=stops,
-                             max_new_tokens=args.new_tokens, pad_token_id=tok.pad_token_id)
+                             max_new_tokens=args.new_tokens, pad_token_id=tok.pad_token_id,
+                             logits_processor=_processor([_row_ids(tok, allowed, p,
+                                                                   row["lang"])]))
         ref = [i for i in out[0, len(ids):].tolist() if i not in stops]
         same += ref == row["token_ids"]
-    return f"{dtype}: {same}/{len(rows)} greedy rows identical to per-prompt generate"
+    return (f"{dtype}: {same}/{len(rows)} restricted greedy rows identical to per-prompt "
+            "generate with the same logits processor")
 
 
 def langid_accuracy() -> None:
@@ -141,7 +201,7 @@ def _generate_natural(args, dtype: str, decoding: str) -> dict:
                               passages_per_batch=args.passages_per_batch)
     passages, rows = _passages(args.passages), []
     stops = qgen.stop_token_ids(tok)
-    _warm_up(model, tok, passages, cfg)
+    _warm_up(model, tok, passages, cfg, None)
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(0, len(passages), cfg.passages_per_batch):
         rows += qgen.generate_questions(model, tok, passages[i:i + cfg.passages_per_batch], cfg,
@@ -182,15 +242,17 @@ def _in_child(fn, *a):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None)
-    ap.add_argument("--passages", type=int, default=4)
-    ap.add_argument("--passages-per-batch", type=int, default=2)
+    ap.add_argument("--passages", type=int, default=8)
+    ap.add_argument("--passages-per-batch", type=int, default=4)
     ap.add_argument("--batch", type=int, default=18, help="prompts per padded batch")
     ap.add_argument("--new-tokens", type=int, default=28)
     ap.add_argument("--max-passage-tokens", type=int, default=160)
-    ap.add_argument("--threads", type=int, default=1,
+    ap.add_argument("--threads", type=int, default=2,
                     help="1 avoids OpenMP stragglers when other processes share the cores")
-    ap.add_argument("--methods", default="shared-prefix,padded,per-prompt")
-    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--methods", default="xlir,xlir-full,hf-padded")
+    ap.add_argument("--dtypes", default="bfloat16")
+    ap.add_argument("--natural", action="store_true",
+                    help="questions stop at eos/newline (a trained --model); language-ID too")
     ap.add_argument("--langid", action="store_true", help="language-ID accuracy only")
     ap.add_argument("--quality", help="a trained run folder: fp32 vs bf16 questions")
     args = ap.parse_args()
@@ -204,13 +266,33 @@ def main() -> None:
         print(_in_child(_greedy_check, args, dtype), flush=True)
     results = [_in_child(_run, m, d, args) for d in args.dtypes.split(",")
                for m in args.methods.split(",")]
-    print(f"load average before/after: {load0} / {os.getloadavg()[0]:.1f}; threads {args.threads}")
-    print("| method | dtype | queries | queries/s (wall) | CPU s / query | peak RSS GB |")
-    print("|---|---|---|---|---|---|")
+    print(f"load average before/after: {load0} / {os.getloadavg()[0]:.1f}; threads "
+          f"{args.threads}; {'questions stop at eos/newline' if args.natural else 'stops off'}")
+    print("| method | dtype | queries | queries/s (wall) | x hf-padded | CPU s / query | "
+          "new tokens | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|")
+    ref = {r["dtype"]: r["qps"] for r in results if r["method"] == "hf-padded"}
     for r in results:
-        print(f"| {r['method']} | {r['dtype']} | {r['queries']} | {r['qps']:.2f} | "
-              f"{r['cpu_per_query']:.3f} | {r['peak_rss_gb']:.2f} |")
+        ratio = f"{r['qps'] / ref[r['dtype']]:.2f}" if r["dtype"] in ref else ""
+        new = f"{r['new_tokens']:.1f}" if r["new_tokens"] else str(args.new_tokens)
+        print(f"| {r['method']} | {r['dtype']} | {r['queries']} | {r['qps']:.2f} | {ratio} | "
+              f"{r['cpu_per_query']:.3f} | {new} | {r['peak_rss_gb']:.2f} |")
     print(f"mean prompt length: {results[0]['prompt_tokens']:.0f} tokens")
+    if args.natural:
+        _fidelity(results)
+
+
+def _fidelity(results) -> None:
+    """Language-ID agreement and duplicates of the xlir methods' questions."""
+    from xlir import langid
+
+    clf = langid.default_classifier()
+    for r in results:
+        if not r["rows"]:
+            continue
+        q = langid.query_quality(r["rows"], clf)
+        print(f"{r['method']} {r['dtype']}: " + ", ".join(
+            f"{lang} {v['langid_agreement']:.2f}" for lang, v in sorted(q.items())))
 
 
 if __name__ == "__main__":

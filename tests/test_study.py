@@ -36,7 +36,17 @@ def test_every_stage_writes_its_outputs(tiny_study):
     systems = {p.parent.parent.name for p in root.glob("systems/*/tiny/metrics.json")}
     assert {"frozen-s1", "lora-s1", "bitfit-s1", "bm25", "hybrid-frozen-s1", "hybrid-lora-s1",
             "hybrid-bitfit-s1"} <= systems
-    assert len([s for s in systems if s.startswith("xqg-")]) == 2
+    # xQG on the zero-shot model and the best tuned system (chosen on tiny-dev), 2 alphas each,
+    # on the xQG task and on the task its alpha is chosen on.
+    xqg = {s for s in systems if s.startswith("xqg-")}
+    assert len(xqg) == 4 and {"xqg-frozen-s1-a0.1", "xqg-frozen-s1-a0.5"} <= xqg
+    for name in xqg:
+        assert (root / "systems" / name / "tiny-dev" / "metrics.json").is_file(), name
+    selection = json.loads((root / "xqg" / "selection.json").read_text())
+    assert selection["select_on"] == "tiny-dev" and len(selection["systems"]) == 2
+    for base, rec in selection["systems"].items():
+        assert set(rec["scores"]) == {"0", "0.1", "0.5"}
+        assert rec["scores"][f"{rec['alpha']:g}"] == max(rec["scores"].values())
     for name in ("config.resolved.json", "environment.json", "study.json", "fertility.json",
                  "xqg/queries.jsonl", "xqg/quality.json", "report/index.html", "report/report.md"):
         assert (root / name).is_file(), name
@@ -52,7 +62,9 @@ def test_every_stage_writes_its_outputs(tiny_study):
     report = (root / "report" / "report.md").read_text(encoding="utf-8")
     assert "Seeds: {'seeds': [1], 'sampling_seed': 0}" in report
     assert ("Dense systems and BM25 both read passages as '{title} {text}' on tasks that keep "
-            "titles (tiny)") in report
+            "titles (tiny, tiny-dev)") in report
+    assert "Each base system and its alpha were chosen on tiny-dev (held out from tiny)" in report
+    assert "Chosen: on tiny-dev." in report
     for package in ("torch", "transformers", "sentence-transformers", "peft"):
         assert f"| {package} | {version(package)} |" in report, package
 
@@ -337,3 +349,24 @@ def test_the_tiny_study_report_says_why_it_has_no_answer(tiny_study):
         "tiny: no full fine-tuning run, so no answer")
     assert (report / "decision.csv").read_text().startswith("family,method,task,grouping,group,")
     assert "tiny: no full fine-tuning run, so no answer" in (report / "report.md").read_text()
+
+
+def test_xqg_alpha_is_chosen_on_the_held_out_task_only(tmp_path):
+    """select() reads the select_on task alone: the xQG task's scores (here the opposite
+    order) never enter; ties go to the smaller alpha; alpha 0 (no augmentation) can win."""
+    from xlir.study_xqg import select
+
+    def metrics(system, task, value):
+        write_json(tmp_path / "systems" / system / task / "metrics.json",
+                   {"primary": "RR@10", "macro": {"RR@10": value}})
+
+    dev = {"m-s1": 0.30, "xqg-m-s1-a0.1": 0.35, "xqg-m-s1-a0.5": 0.35,
+           "f-s1": 0.40, "xqg-f-s1-a0.1": 0.39, "xqg-f-s1-a0.5": 0.20}
+    for system, value in dev.items():
+        metrics(system, "dev", value)
+        metrics(system, "test", 1.0 - value)
+    out = select(tmp_path, ["m-s1", "f-s1"], [0.1, 0.5], "dev")
+    assert out["select_on"] == "dev"
+    assert out["systems"]["m-s1"]["alpha"] == 0.1  # tie with 0.5: the smaller
+    assert out["systems"]["f-s1"]["alpha"] == 0.0  # augmentation hurt on dev
+    assert out["systems"]["f-s1"]["scores"] == {"0": 0.4, "0.1": 0.39, "0.5": 0.2}

@@ -58,14 +58,18 @@ def study_config(tmp: Path, beir: Path, encoder: Path, generator: Path) -> dict:
         "train": {"train": [str(beir)], "dev": str(beir), "max_pairs": 4, "max_dev_pairs": 2,
                   "epochs": 1, "batch_size": 2, "hard_negatives": 0, "eval_steps": 1,
                   "logging_steps": 1, "query_max_length": 16, "passage_max_length": 32},
-        "tasks": [{"name": str(beir), "label": "tiny", "split": "test"}],
+        "tasks": [{"name": str(beir), "label": "tiny", "split": "test"},
+                  {"name": str(beir), "label": "tiny-dev", "split": "dev"}],
         "baselines": ["bm25", "hybrid"], "max_seq_length": 32, "batch_size": 4, "k": 10,
-        "xqg": {"enabled": True, "task": "tiny", "systems": ["best"],
+        "xqg": {"enabled": True, "task": "tiny", "systems": ["frozen", "best"],
+                "select_on": "tiny-dev",
                 "languages": ["hau_Latn", "yor_Latn"], "alphas": [0.1, 0.5],
                 "generator": str(generator),
                 "train": {"sources": [str(beir)], "eval_task": str(beir), "steps": 2,
                           "batch_size": 2, "max_passage_tokens": 24, "save_every": 1},
-                "generate": {"max_new_tokens": 4, "max_passage_tokens": 24}},
+                # The whole vocabulary: the tiny tokenizer knows none of these languages.
+                "generate": {"max_new_tokens": 4, "max_passage_tokens": 24,
+                             "vocabulary": "full"}},
     }
 
 

@@ -7,14 +7,15 @@ The prompt puts the language name last, so every language shares the passage pre
 Prompts are built from token lists (prefix ids + tail ids), never by re-tokenizing a joined
 string, so training, shared-prefix generation and a plain `generate` see the same ids.
 
-Fast path (`generate_questions`): the passage prefixes of a batch of passages are run once
-(left-padded, batch = passages), their KV cache is repeated for every (language, sample) row,
-the language tails are fed left-padded *between* prefix and tail (the attention mask has a hole
-there, position ids are given explicitly so real tokens keep positions 0..n-1), then all rows
-decode together; a row that emits eos or a newline is dropped from the batch and the cache.
-Sampling is top-p restricted to the top-k logits (no sort over the 262k vocabulary), with one
-random generator per row seeded from (seed, doc_id, lang, sample): a row's output does not
-depend on which other passages share its batch, so a resumed run writes the same questions.
+Decoding (`generate_questions`): each passage prefix runs once; every (language, sample) row
+attends to it without a copy (xlir.qgen_decode.SharedPrefixDecoder for Gemma-3; the Hugging
+Face cache, copied per row, for other architectures); a row that emits eos or a newline leaves
+the batch. With `vocabulary: language` (the default) a row may write only the pieces of its
+language's monolingual text, digits and punctuation, and its passage's names and numbers
+(xlir.qgen_vocab); the output layer is cut to those ids. Sampling is top-p restricted to the
+top-k logits, with one random generator per row seeded from (seed, doc_id, lang, sample): a
+row's output does not depend on which other passages share its batch, so a resumed run writes
+the same questions.
 
 `generate_corpus` writes JSONL rows {doc_id, lang, question, generator, settings, sample}, one
 passage's rows per write, and resumes after a kill (a torn or partial passage is cut off).
@@ -32,13 +33,13 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from xlir.errors import ConfigError, InputError
-from xlir.storage import read_json
+from xlir.storage import read_json, write_json
 from xlir.tuning.peft import merge_lora
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class GenerateConfig:
     passages_per_batch: int = 2
     dtype: Literal["float32", "bfloat16"] = "float32"
     seed: int = 0
+    # "language": a row writes only its language's pieces (xlir.qgen_vocab); "full": anything.
+    vocabulary: Literal["language", "full"] = "language"
 
     def __post_init__(self):
         if not self.languages:
@@ -96,7 +99,7 @@ class GenerateConfig:
 
     def settings(self) -> dict:
         """What a JSONL row records: everything that changes the questions."""
-        keep = ["decoding", "max_new_tokens", "max_passage_tokens", "seed"]
+        keep = ["decoding", "max_new_tokens", "max_passage_tokens", "seed", "vocabulary"]
         if self.decoding == "sample":
             keep += ["temperature", "top_p", "top_k"]
         return {k: getattr(self, k) for k in keep}
@@ -127,18 +130,6 @@ def stop_token_ids(tokenizer) -> list[int]:
 
 # ----------------------------------------------------------------------------- decoding
 
-def _left_pad(rows: list[list[int]], pad_id: int):
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r):] = 1
-    return ids, mask
-
-
 def row_generator(seed: int, doc_id: str, lang: str, sample: int):
     import torch
 
@@ -160,50 +151,24 @@ def pick_next(logits, cfg: GenerateConfig, generators: list | None):
     return index.gather(1, torch.stack(picks)).squeeze(1)
 
 
-def _last_logits(model, **inputs):
-    """(logits of each row's last position (B, V), cache). The output head runs on a 2-D input:
-    torch.matmul of a strided 3-D slice with a weight that does not require grad (as after a
-    LoRA merge) takes a batched path that copies the 262k x 640 head per row: 8x slower."""
-    import torch
-
-    out = model.get_decoder()(use_cache=True, **inputs)
-    logits = model.get_output_embeddings()(out.last_hidden_state[:, -1, :])
-    cap = getattr(model.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return logits, out.past_key_values
-
-
-def _prefill(model, prefixes: list[list[int]], tails: list[list[int]], repeats: int, pad_id):
-    """Run prefixes once, repeat their cache per row, feed the tails.
-    -> (next-token logits, cache, attention mask so far, position of each row's last token)"""
-    import torch
-
-    p_ids, p_mask = _left_pad(prefixes, pad_id)
-    p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
-    _, cache = _last_logits(model, input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos)
-    cache.batch_repeat_interleave(repeats)
-    p_mask = p_mask.repeat_interleave(repeats, dim=0)  # (B, Lp)
-    t_ids, t_mask = _left_pad(tails, pad_id)  # (B, Lt); the hole sits between prefix and tail
-    pos = p_mask.sum(-1, keepdim=True) + (t_mask.cumsum(-1) - 1).clamp(min=0)
-    mask = torch.cat([p_mask, t_mask], dim=-1)
-    logits, cache = _last_logits(model, input_ids=t_ids, attention_mask=mask, position_ids=pos,
-                                 past_key_values=cache)
-    return logits, cache, mask, pos[:, -1]
-
-
 def generate_questions(model, tokenizer, passages: list[tuple[str, str, str]],
-                       cfg: GenerateConfig, stops: Iterable[int] | None = None) -> list[dict]:
+                       cfg: GenerateConfig, stops: Iterable[int] | None = None,
+                       allowed: dict[str, Sequence[int]] | None = None) -> list[dict]:
     """Questions for `passages` [(doc_id, title, text)] -> rows {doc_id, lang, sample, question,
-    token_ids}, in passage, language, sample order. One batch: the caller chooses its size."""
+    token_ids}, in passage, language, sample order. One batch: the caller chooses its size.
+
+    `allowed` (language -> ids, e.g. from `language_vocabularies`) restricts what a row may
+    write to its language's ids plus the names and numbers of its passage
+    (xlir.qgen_vocab); None leaves the whole vocabulary. Gemma-3 generators decode with
+    xlir.qgen_decode.SharedPrefixDecoder, others with the Hugging Face cache (`decode_hf`)."""
     import torch
 
-    stops = torch.tensor(sorted(stops if stops is not None else stop_token_ids(tokenizer)),
-                         dtype=torch.long)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    from xlir import qgen_decode
+    from xlir.qgen_vocab import passage_name_ids
+
+    stops = sorted(stops if stops is not None else stop_token_ids(tokenizer))
     keys = [(d, lang, s) for d, _, _ in passages for lang in cfg.languages
             for s in range(cfg.samples)]
-    repeats = len(cfg.languages) * cfg.samples
     prefixes = [passage_ids(tokenizer, t, x, cfg.max_passage_tokens) for _, t, x in passages]
     lang_tails = {lang: tail_ids(tokenizer, lang) for lang in cfg.languages}
     tails = [lang_tails[lang] for _, lang, _ in keys]
@@ -212,30 +177,45 @@ def generate_questions(model, tokenizer, passages: list[tuple[str, str, str]],
     if window and longest >= window:
         raise ConfigError(f"prompt + new tokens ({longest}) must stay under the model's "
                           f"sliding window ({window}): lower max_passage_tokens")
+    per_passage = len(cfg.languages) * cfg.samples
+    rows_allowed = None
+    if allowed is not None:
+        missing = sorted(set(cfg.languages) - set(allowed))
+        if missing:
+            raise ConfigError(f"no allowed vocabulary for {', '.join(missing)}")
+        names = [passage_name_ids(tokenizer, t, x) for _, t, x in passages]
+        rows_allowed = [torch.tensor(sorted(set(allowed[lang]) | names[i // per_passage]))
+                        for i, (_, lang, _) in enumerate(keys)]
     gens = [row_generator(cfg.seed, *k) for k in keys] if cfg.decoding == "sample" else None
-    out: list[list[int]] = [[] for _ in keys]
-    with torch.inference_mode():
-        logits, cache, mask, pos = _prefill(model, prefixes, tails, repeats, pad_id)
-        alive = torch.arange(len(keys))
-        for step in range(cfg.max_new_tokens):
-            nxt = pick_next(logits, cfg, None if gens is None else [gens[i] for i in alive])
-            done = torch.isin(nxt, stops)
-            for row, tok, d in zip(alive.tolist(), nxt.tolist(), done.tolist()):
-                if not d:
-                    out[row].append(tok)
-            if done.all() or step == cfg.max_new_tokens - 1:
-                break
-            if done.any():  # drop finished rows from the batch and from the cache
-                keep = (~done).nonzero().squeeze(1)
-                cache.batch_select_indices(keep)
-                alive, nxt, mask, pos = alive[keep], nxt[keep], mask[keep], pos[keep]
-            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
-            pos = pos + 1
-            logits, cache = _last_logits(model, input_ids=nxt[:, None], attention_mask=mask,
-                                         position_ids=pos[:, None], past_key_values=cache)
+
+    def pick(logits, alive):
+        return pick_next(logits, cfg, None if gens is None else [gens[i] for i in alive])
+
+    owner = [i // per_passage for i in range(len(keys))]
+    if qgen_decode.supports(model):
+        decode = qgen_decode.SharedPrefixDecoder(model).decode
+    else:
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        decode = qgen_decode.HFDecoder(model, pad_id).decode
+    out = decode(prefixes, tails, owner, cfg.max_new_tokens, stops, pick, rows_allowed)
     return [{"doc_id": d, "lang": lang, "sample": s, "token_ids": ids,
              "question": tokenizer.decode(ids, skip_special_tokens=True).strip()}
             for (d, lang, s), ids in zip(keys, out)]
+
+
+def language_vocabularies(tokenizer, languages: Iterable[str], stops: Iterable[int],
+                          exclude: frozenset[str] = frozenset()) -> dict[str, dict]:
+    """language -> xlir.qgen_vocab.language_vocabulary's record, its `ids` widened by the
+    pieces every language writes (digits, punctuation, spaces) and the stop tokens."""
+    from xlir.qgen_vocab import language_vocabulary, shared_ids
+
+    shared = shared_ids(tokenizer, stops)
+    out = {}
+    for lang in languages:
+        record = language_vocabulary(tokenizer, lang, exclude)
+        out[lang] = {**record, "ids": sorted(set(record["ids"]) | set(shared)),
+                     "language_ids": len(record["ids"])}
+    return out
 
 
 # ----------------------------------------------------------------------------- models
@@ -305,8 +285,12 @@ def _resume_point(path: Path, cfg: GenerateConfig) -> tuple[int, set[str]]:
 
 
 def generate_corpus(model, tokenizer, corpus: dict[str, dict], out_path: str | Path,
-                    cfg: GenerateConfig, generator_name: str, progress: bool = True) -> int:
-    """Write questions for every passage of `corpus` to JSONL; resumes; -> rows written now."""
+                    cfg: GenerateConfig, generator_name: str, progress: bool = True,
+                    exclude: frozenset[str] = frozenset()) -> int:
+    """Write questions for every passage of `corpus` to JSONL; resumes; -> rows written now.
+    With `cfg.vocabulary == "language"` each language's vocabulary is built from its
+    monolingual text minus `exclude` (normalised texts of evaluated splits) and described in
+    `<out>.vocab.json` (sentences per source, dropped, ids)."""
     from tqdm import tqdm
 
     out_path = Path(out_path)
@@ -319,13 +303,20 @@ def generate_corpus(model, tokenizer, corpus: dict[str, dict], out_path: str | P
         os.truncate(out_path, end)
     todo = [d for d in corpus if d not in done]
     stops = stop_token_ids(tokenizer)
+    allowed = None
+    if cfg.vocabulary == "language" and todo:
+        vocab = language_vocabularies(tokenizer, cfg.languages, stops, exclude)
+        allowed = {lang: v["ids"] for lang, v in vocab.items()}
+        write_json(out_path.with_suffix(".vocab.json"),
+                   {lang: {k: v for k, v in rec.items() if k != "ids"} | {"ids": len(rec["ids"])}
+                    for lang, rec in vocab.items()})
     written, start = 0, time.perf_counter()
     bar = tqdm(total=len(corpus), initial=len(done), unit="passage", disable=not progress)
     with open(out_path, "a", encoding="utf-8") as f:
         for i in range(0, len(todo), cfg.passages_per_batch):
             batch = [(d, corpus[d].get("title", ""), corpus[d]["text"])
                      for d in todo[i:i + cfg.passages_per_batch]]
-            rows = generate_questions(model, tokenizer, batch, cfg, stops)
+            rows = generate_questions(model, tokenizer, batch, cfg, stops, allowed)
             for j in range(0, len(rows), per_passage):  # one write per passage
                 f.write("".join(json.dumps(
                     {"doc_id": r["doc_id"], "lang": r["lang"], "question": r["question"],

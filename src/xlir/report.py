@@ -15,7 +15,7 @@ import json
 import logging
 from pathlib import Path
 
-from xlir import report_decision, report_sections
+from xlir import report_decision, report_sections, report_xqg
 from xlir.report_learning import movement, variants_section
 from xlir.report_files import StudyFiles
 from xlir.report_page import Page
@@ -44,7 +44,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     report_sections.robustness(files, page, decision)
     report_sections.swap(files, page, decision)
     movement(files, page)
-    for section in (report_sections.params, report_sections.xqg, report_sections.fertility,
+    for section in (report_sections.params, report_xqg.xqg, report_sections.fertility,
                     report_sections.costs, report_sections.environment):
         section(files, page)
     page.attach("decision.json", json.dumps(decision, indent=2, ensure_ascii=False) + "\n")

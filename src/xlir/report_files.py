@@ -74,6 +74,7 @@ class StudyFiles:
         for p in sorted(self.root.glob("systems/*/lang_adapters/*/mlm.json")):
             self.lang_adapters.setdefault(p.parts[-4], {})[p.parts[-2]] = _read(p)
         self.xqg_quality = _read(self.root / "xqg" / "quality.json", {})
+        self.xqg_selection = _read(self.root / "xqg" / "selection.json", {})  # xlir.study_xqg
         self.drift = _read(self.root / "drift.json", {})  # xlir.drift, when computed
         if not self.metrics:
             raise XlirError(f"{self.root}: no metrics.json found under systems/: nothing to report")

@@ -219,55 +219,6 @@ def params(files: StudyFiles, page: Page) -> None:
                        f"{task}: macro {measure} vs trainable parameters")
 
 
-def xqg(files: StudyFiles, page: Page) -> None:
-    page.heading("Query-generation augmentation (xQG)")
-    xconf = files.config.get("xqg", {})
-    if not xconf.get("enabled"):
-        page.para("xQG was not enabled in this study.")
-        return
-    task = xconf["task"]
-    systems = files.metrics.get(task, {})
-    measure = files.primary(task)
-    curves: dict[str, dict[float, float]] = {}
-    for name in sorted(systems, key=files.order):
-        info = files.systems[name]
-        if info.kind == "xqg" and info.base in systems:
-            curves.setdefault(info.base, {0.0: macro(systems[info.base], measure)})
-            curves[info.base][info.alpha] = macro(systems[name], measure)
-    if curves:
-        page.image("xqg-alpha.png", report_plots.alpha_sweep(curves, measure),
-                   f"{task}: alpha sweep (alpha 0 = the same model without augmentation)")
-        base = next(iter(curves))
-        best_alpha = max((a for a in curves[base] if a > 0), key=lambda a: curves[base][a])
-        with_aug = next(n for n in systems if files.systems[n].base == base
-                        and files.systems[n].alpha == best_alpha)
-        plain = systems[base]["per_language"]
-        gains = {lang: systems[with_aug]["per_language"][lang][measure] - v[measure]
-                 for lang, v in plain.items() if lang in systems[with_aug]["per_language"]}
-        page.image("xqg-gain.png", report_plots.per_language_bars(gains, f"xQG gain in {measure}"),
-                   f"{task}: gain per language of {base} with xQG (alpha {best_alpha:g})")
-        sig = per_language_tests(files.scores(task, with_aug, measure),
-                                 files.scores(task, base, measure))
-        page.table(["language", "without", "with xQG", "delta", "p (Holm)", "significant"],
-                   [[lang, _f(plain[lang][measure]),
-                     _f(systems[with_aug]["per_language"][lang][measure]), _f(d), _f(p),
-                     "yes" if p < ALPHA else "no"] for lang, (d, p) in sig.items()],
-                   f"significant: paired randomisation test of {with_aug} against {base}, "
-                   f"Holm-corrected over the languages, p < {ALPHA}.")
-    quality = files.xqg_quality.get("per_language", {})
-    if quality:
-        page.heading("Generated-query quality", level=3)
-        page.table(["language", "queries", "language-ID agreement", "duplicates",
-                    "mean length (words)"],
-                   [[lang, q.get("rows", ""), _f(q.get("langid_agreement")),
-                     _f(q.get("duplicate_rate")), _f(q.get("mean_words"), 1)]
-                    for lang, q in quality.items()],
-                   files.xqg_quality.get("classifier_note", ""))
-        rows = [[lang, ex] for lang, q in quality.items() for ex in q.get("examples", [])[:3]]
-        if rows:
-            page.table(["language", "generated question (examples)"], rows)
-
-
 def fertility(files: StudyFiles, page: Page) -> None:
     page.heading("Tokenizer fertility")
     page.para("Pieces per word of the encoder's tokenizer on each language's queries, against "

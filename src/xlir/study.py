@@ -96,7 +96,9 @@ class Study:
                 steps += [("fuse", f"hybrid-{s}/{t.label}") for t in tasks]
         if c.xqg.enabled:
             steps += [("qgen-train", "generator"), ("qgen-generate", "queries")]
-            steps += [("augment", f"{s}/a{a}") for s in c.xqg.systems for a in c.xqg.alphas]
+            labels = [c.xqg.task] + ([c.xqg.select_on] if c.xqg.select_on else [])
+            steps += [("augment", f"{s}/a{a:g}/{t}") for s in c.xqg.systems
+                      for a in c.xqg.alphas for t in labels]
         return steps
 
     def stages(self) -> list[Stage]:

@@ -94,6 +94,10 @@ class XQGSpec:
     fusion: Literal["sum", "mean"] = "sum"
     renormalize: bool = True
     generator: str | None = None
+    # A task held out for choosing: the "best" base system and each base system's alpha are
+    # chosen on its queries (xqg/selection.json), never on the xQG task. Its pool gets
+    # generated questions too.
+    select_on: str | None = None
     train: dict[str, Any] = field(default_factory=dict)
     generate: dict[str, Any] = field(default_factory=dict)
 
@@ -152,6 +156,10 @@ class StudyConfig:
         self.xqg.task = self.xqg.task if self.xqg.task in names else by_name.get(self.xqg.task, self.xqg.task)
         if self.xqg.enabled and self.xqg.task not in names:
             raise ConfigError(f"xqg.task: '{self.xqg.task}' is not one of the tasks {names}")
+        if self.xqg.enabled and self.xqg.select_on is not None and (
+                self.xqg.select_on not in names or self.xqg.select_on == self.xqg.task):
+            raise ConfigError(f"xqg.select_on: '{self.xqg.select_on}' must be one of the tasks "
+                              f"{names} other than xqg.task ('{self.xqg.task}')")
         for m in self.methods:
             if m.seeds is not None and (not m.seeds or set(m.seeds) - set(self.seeds)):
                 raise ConfigError(f"methods.{m.label}.seeds: {m.seeds} must be a non-empty "

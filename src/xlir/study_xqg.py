@@ -25,12 +25,37 @@ def run_xqg(study) -> None:
     spec = study.spec(cfg.task)
     task = study.task(spec)
     root = study.root / "xqg"
+    dev_spec = study.spec(cfg.select_on) if cfg.select_on else None
+    specs = [spec] + ([dev_spec] if dev_spec else [])
+    corpus = {d: p for s in specs for d, p in study.task(s).corpus.items()}
     generator = _train_generator(study, root / "generator", task)
-    queries = _generate(study, generator, task, root)
-    systems = _chosen_systems(study, spec.label)
+    queries = _generate(study, generator, corpus, root)
+    systems = _chosen_systems(study, (dev_spec or spec).label)
     for system in systems:
         for alpha in cfg.alphas:
-            _augment(study, spec, system, alpha, queries)
+            for s in specs:
+                _augment(study, s, system, alpha, queries, corpus)
+    if dev_spec:
+        storage.write_json(root / "selection.json", select(study.root, systems, cfg.alphas,
+                                                            dev_spec.label))
+
+
+def select(root: Path, systems: list[str], alphas: list[float], task: str) -> dict:
+    """Per base system, the alpha (0 = no augmentation) with the highest macro primary measure
+    on the held-out `task` (ties: the smaller alpha), and every alpha's score there."""
+    out: dict = {"select_on": task, "systems": {}}
+    for system in systems:
+        scores = {0.0: _macro(root, system, task)}
+        scores |= {float(a): _macro(root, f"xqg-{system}-a{a:g}", task) for a in alphas}
+        chosen = max(scores, key=lambda a: (scores[a], -a))
+        out["systems"][system] = {"alpha": chosen,
+                                  "scores": {f"{a:g}": round(v, 6) for a, v in scores.items()}}
+    return out
+
+
+def _macro(root: Path, system: str, task: str) -> float:
+    m = storage.read_json(root / "systems" / system / task / "metrics.json")
+    return m["macro"][m["primary"]]
 
 
 def _train_generator(study, run_dir: Path, task) -> Path:
@@ -55,7 +80,7 @@ def _train_generator(study, run_dir: Path, task) -> Path:
     return run_dir
 
 
-def _generate(study, generator: Path, task, root: Path) -> Path:
+def _generate(study, generator: Path, corpus: dict, root: Path) -> Path:
     from xlir.qgen import config_from, generate_corpus, load_generator
 
     cfg = study.config.xqg
@@ -64,9 +89,13 @@ def _generate(study, generator: Path, task, root: Path) -> Path:
         gcfg = config_from(merge(cfg.generate, {"languages": list(cfg.languages)}))
         model, tokenizer, name = load_generator(generator, dtype=gcfg.dtype)
         t0 = time.time()
-        written = generate_corpus(model, tokenizer, task.corpus, out, gcfg, name)
+        # The output vocabulary never learns from a sentence an evaluated split holds.
+        from xlir.data.monolingual import evaluated_texts
+
+        exclude = evaluated_texts(study.task(s) for s in study.config.tasks)
+        written = generate_corpus(model, tokenizer, corpus, out, gcfg, name, exclude=exclude)
         seconds = time.time() - t0
-        storage.write_json(marker, {"passages": len(task.corpus), "rows_written_now": written,
+        storage.write_json(marker, {"passages": len(corpus), "rows_written_now": written,
                                     "seconds_now": round(seconds, 1),
                                     "queries_per_s_now": round(written / max(seconds, 1e-9), 3)})
         _quality(out, root / "quality.json")
@@ -93,8 +122,9 @@ def _quality(queries: Path, out: Path) -> None:
 
 
 def _chosen_systems(study, task_label: str) -> list[str]:
-    """`best` = the trained (not frozen) system with the best macro primary measure on the
-    xQG task; anything else names systems (`lora-s13`) or methods (`lora`, every seed)."""
+    """`best` = the trained (not frozen) system with the best macro primary measure on
+    `task_label` (xqg.select_on when set, else the xQG task itself); anything else names
+    systems (`lora-s13`) or methods (`lora`, every seed)."""
     chosen: list[str] = []
     for name in study.config.xqg.systems:
         if name == "best":
@@ -112,10 +142,13 @@ def _chosen_systems(study, task_label: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-def _augment(study, spec, system: str, alpha: float, queries: Path) -> None:
+def _augment(study, spec, system: str, alpha: float, queries: Path, corpus: dict) -> None:
+    """`system` with its passages fused with their generated questions, on `spec`'s task.
+    `corpus`: every passage questions were generated for (the xQG and select_on pools)."""
     name = f"xqg-{system}-a{alpha:g}"
+    step = f"{system}/a{alpha:g}/{spec.label}"
     if (study.root / "systems" / name / spec.label / "metrics.json").exists():
-        return study.progress("augment", f"{system}/a{alpha:g}", skipped=True)
+        return study.progress("augment", step, skipped=True)
     from xlir.encode import encode_corpus, encode_queries
     from xlir.index import DenseIndex, encode_generated, fuse_passages
     from xlir.qgen import read_generated
@@ -126,9 +159,10 @@ def _augment(study, spec, system: str, alpha: float, queries: Path) -> None:
     cache = study.embeddings_dir(system)
     doc_ids, d_vecs = encode_corpus(encoder, task.corpus, cache, study.config.batch_size)
     q_ids, q_vecs = encode_queries(encoder, task.queries, cache, study.config.batch_size)
-    rows = read_generated(queries, task.corpus)
+    rows = read_generated(queries, corpus)  # every pool's rows: one embedding cache
     generated = encode_generated(encoder, rows, study.root / "xqg" / "embeddings" / system,
                                  study.config.batch_size)
+    generated = {d: v for d, v in generated.items() if d in task.corpus}
     fused = fuse_passages(d_vecs, doc_ids, generated, alpha, mode=cfg.fusion,
                           renormalize=cfg.renormalize)
     run = DenseIndex.build(fused, doc_ids).search_task(q_ids, q_vecs, task.pools(), study.config.k)
@@ -136,4 +170,4 @@ def _augment(study, spec, system: str, alpha: float, queries: Path) -> None:
                                      "renormalize": cfg.renormalize,
                                      "generated_queries": sum(len(v) for v in generated.values()),
                                      "retrieve_s": round(time.time() - t0, 2)})
-    study.progress("augment", f"{system}/a{alpha:g}", skipped=False)
+    study.progress("augment", step, skipped=False)

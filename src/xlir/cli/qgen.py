@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -33,7 +34,9 @@ def register(subparsers) -> None:
     g.add_argument("corpus", help="a task name (afriqa) or a BEIR folder / corpus.jsonl")
     g.add_argument("out", help="output JSONL")
     g.add_argument("overrides", nargs="*", help="GenerateConfig key=value, e.g. samples=5 "
-                   "decoding=greedy top_p=0.9 temperature=0.8 dtype=bfloat16 (before options)")
+                   "decoding=greedy top_p=0.9 temperature=0.8 dtype=bfloat16 vocabulary=full (before "
+                   "options); vocabulary=language (default) restricts each row to its "
+                   "language's pieces, built from monolingual text minus the task's own split")
     g.add_argument("--generator", help="a `qgen train` run folder or any HF causal-LM folder "
                    "(default: the packaged gemma-3-270m, untuned)")
     g.add_argument("--languages", help="comma-separated codes (default: the corpus task's "
@@ -91,8 +94,15 @@ def run_generate(args) -> int:
     corpus = read_corpus(args.corpus, args.split)
     if args.limit:
         corpus = dict(list(corpus.items())[:args.limit])
+    exclude: frozenset[str] = frozenset()
+    if cfg.vocabulary == "language" and not Path(args.corpus).exists():
+        # A task's own queries and passages never shape the output vocabulary.
+        from xlir.data.monolingual import evaluated_texts
+        from xlir.data.tasks import load_task
+
+        exclude = evaluated_texts([load_task(args.corpus, args.split)])
     model, tokenizer, name = load_generator(args.generator, cfg.dtype)
-    n = generate_corpus(model, tokenizer, corpus, args.out, cfg, name)
+    n = generate_corpus(model, tokenizer, corpus, args.out, cfg, name, exclude=exclude)
     print(f"{n} new questions -> {args.out}")
     return 0
 
