@@ -185,6 +185,27 @@ def test_train_lowers_loss_saves_and_loads(tiny_causal_lm_dir, tmp_path):
     assert rows[0]["doc_id"] == "d1"
 
 
+def test_generator_holds_out_whole_passages_for_a_dev_loss_curve(tiny_causal_lm_dir, tmp_path):
+    from xlir.qgen_train import split_dev, train_generator
+
+    # 12 passages, each asked about in two languages: 24 pairs, so 2 (a tenth) are held out.
+    pairs = [{"query": f"what about {j}", "query_lang": lang, "title": "",
+              "text": f"the river runs through the city number {j}"}
+             for j in range(12) for lang in ("hau_Latn", "yor_Latn")]
+    train, dev = split_dev(pairs, 64, seed=0)
+    assert len(dev) == 2 and len(train) == 22
+    assert not {p["text"] for p in dev} & {p["text"] for p in train}  # whole passages
+    assert split_dev(pairs, 64, seed=0) == (train, dev)
+    assert split_dev(pairs, 0, seed=0) == (pairs, [])
+    assert split_dev(pairs[:9], 64, seed=0) == (pairs[:9], [])  # under 10 pairs: no dev set
+    manifest = train_generator(pairs, _train_cfg(tiny_causal_lm_dir, steps=6, eval_every=4),
+                               tmp_path / "run", progress=False)
+    assert [step for step, _ in manifest["dev_losses"]] == [4, 6]  # every 4 steps and the last
+    assert all(math.isfinite(loss) for _, loss in manifest["dev_losses"])
+    assert sum(manifest["dev_pairs_per_language"].values()) == 2
+    assert sum(manifest["pairs_per_language"].values()) == 22
+
+
 def test_train_resumes_from_checkpoint(tiny_causal_lm_dir, tmp_path, monkeypatch):
     import torch
     from safetensors.torch import load_file

@@ -122,9 +122,14 @@ def test_drift_is_measured_for_every_tuned_model_against_an_independent_recomput
             q["mean"], np.mean(list(q["per_language"].values())), rel_tol=1e-9)  # 2 per language
         assert tasks["tiny"]["passages"]["n"] == 8
     # against an independent recomputation from the cached vectors of one pair of folders
-    folders = sorted((study / "systems" / "full-s1" / "embeddings").glob("queries-*"))
-    ref = sorted((study / "systems" / "frozen-s1" / "embeddings").glob("queries-*"))
-    a, b = (np.load(f[0] / "shard-00000.npy").astype(np.float64) for f in (folders, ref))
+    # (the tiny task's 4 queries; the folder name ends in the hash of the texts it holds)
+    def tiny_queries(system):
+        return next(f for f in sorted((study / "systems" / system / "embeddings").glob("queries-*"))
+                    if json.loads((f / "manifest.json").read_text())["count"] == 4)
+
+    folders, ref = tiny_queries("full-s1"), tiny_queries("frozen-s1")
+    assert folders.name.rsplit("-", 1)[1] == ref.name.rsplit("-", 1)[1]
+    a, b = (np.load(f / "shard-00000.npy").astype(np.float64) for f in (folders, ref))
     assert math.isclose(drift["full-s1"]["tiny"]["queries"]["mean"],
                         float(np.mean(1 - (a * b).sum(1))), rel_tol=1e-9)
 

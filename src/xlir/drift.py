@@ -54,6 +54,7 @@ def embedding_drift(study: str | Path) -> dict:
         m = storage.read_json(p)
         query_lang[m["task"]] = m.get("query_lang", {})
     documents = {p.stem: storage.read_json(p).get("documents") for p in sorted(root.glob("tasks/*.json"))}
+    sizes = _passage_sizes(reference)
     out: dict[str, dict] = {}
     for m in methods:
         if m["name"] == "frozen":
@@ -69,26 +70,41 @@ def embedding_drift(study: str | Path) -> dict:
                     continue
                 ids, cos = a[0], np.einsum("ij,ij->i", a[1].astype(np.float64), b[1].astype(np.float64))
                 drift = 1.0 - cos
-                task = owner.get((kind, content)) or _task_of(kind, ids, query_lang, documents)
-                if task is None:
-                    continue
-                owner[kind, content] = task
-                entry = {"mean": float(drift.mean()), "n": len(ids)}
-                if kind == "queries":
-                    langs = query_lang[task]
-                    per: dict[str, list[float]] = {}
-                    for qid, d in zip(ids, drift):
-                        per.setdefault(langs[qid], []).append(float(d))
-                    entry["per_language"] = {k: float(np.mean(v)) for k, v in sorted(per.items())}
-                out.setdefault(system, {}).setdefault(task, {})[kind] = entry
+                if (kind, content) not in owner:
+                    owner[kind, content] = _tasks_of(kind, ids, query_lang, documents, sizes)
+                for task in owner[kind, content]:
+                    entry = {"mean": float(drift.mean()), "n": len(ids)}
+                    if kind == "queries":
+                        langs = query_lang[task]
+                        per: dict[str, list[float]] = {}
+                        for qid, d in zip(ids, drift):
+                            per.setdefault(langs[qid], []).append(float(d))
+                        entry["per_language"] = {k: float(np.mean(v))
+                                                 for k, v in sorted(per.items())}
+                    out.setdefault(system, {}).setdefault(task, {})[kind] = entry
     return {"probe": PROBE, "systems": out}
 
 
-def _task_of(kind: str, ids: list[str], query_lang: dict, documents: dict) -> str | None:
+def _tasks_of(kind: str, ids: list[str], query_lang: dict, documents: dict,
+              sizes: dict[int, int]) -> list[str]:
+    """The tasks a cache folder holds the texts of. Queries: the task with exactly these
+    query ids. Passages: the tasks with this many documents, when only one passage folder of
+    that size exists (tasks over one corpus, e.g. a test and a dev split, share its folder);
+    none when two corpora of one size make the owner ambiguous."""
     if kind == "queries":
-        return next((t for t, ql in query_lang.items() if set(ql) == set(ids)), None)
+        return [t for t, ql in query_lang.items() if set(ql) == set(ids)][:1]
     matches = [t for t, n in documents.items() if n == len(ids)]
-    return matches[0] if len(matches) == 1 else None
+    return matches if len(matches) == 1 or sizes.get(len(ids)) == 1 else []
+
+
+def _passage_sizes(folders: dict[tuple[str, str], Path]) -> dict[int, int]:
+    """Number of passage cache folders of each size (texts per folder)."""
+    out: dict[int, int] = {}
+    for (kind, _), folder in folders.items():
+        if kind == "passages":
+            n = storage.read_json(folder / "manifest.json").get("count")
+            out[n] = out.get(n, 0) + 1
+    return out
 
 
 def write_drift(study: str | Path) -> Path:

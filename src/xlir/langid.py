@@ -151,13 +151,23 @@ def cld3_language(text: str) -> str | None:
     return back.get(guess, guess)
 
 
+def _cld3_agreement(questions: list[str], lang: str) -> float | None:
+    """CLD3's second opinion: the share it identifies as `lang`; None where CLD3 does not
+    know the language or gcld3 is not installed."""
+    code = lang.split("_")[0]
+    if code not in CLD3_CODES or not questions or cld3_language("test") is None:
+        return None
+    return float(np.mean([cld3_language(q) == code for q in questions]))
+
+
 def query_quality(rows: list[dict], classifier: CharNgramClassifier,
                   examples: int = 5) -> dict[str, dict]:
     """Per language of generated rows {lang, question, doc_id}: how many rows, share whose
     identified language is the requested one (`langid_agreement`; rows in languages the
     classifier lacks are skipped), share that are empty or repeat an earlier question of
-    the same passage and language (`duplicate_rate`), words per question, top identified
-    languages, and the first `examples` questions."""
+    the same passage and language (`duplicate_rate`), CLD3's agreement where it knows the
+    language (`cld3_agreement`), words per question, top identified languages, and the first
+    `examples` questions."""
     by_lang: dict[str, list[dict]] = {}
     for r in rows:
         by_lang.setdefault(r["lang"], []).append(r)
@@ -175,6 +185,7 @@ def query_quality(rows: list[dict], classifier: CharNgramClassifier,
             "rows": len(group),
             "langid_agreement": (float(np.mean([p == lang for p in predicted]))
                                  if lang in classifier.languages else None),
+            "cld3_agreement": _cld3_agreement(questions, lang),
             "identified_as": dict(Counter(predicted).most_common(3)),
             "duplicate_rate": dups / len(group),
             "mean_words": statistics.fmean(lengths), "median_words": statistics.median(lengths),

@@ -10,6 +10,9 @@ only. A run folder holds:
     checkpoint/          adapter + AdamW state + torch's random state (safetensors) + step,
                          every `save_every` steps
 
+A tenth of the pairs (at most `dev_pairs`), whole passages at a time, is held out: the
+manifest records the held-out loss every `eval_every` steps and after the last (`dev_losses`,
+[step, loss]) beside the training losses, and the pairs per language of both sides.
 A rerun continues from the checkpoint (same data order: batches come from a seeded permutation
 per epoch); a complete run is skipped. Dropout noise is not restored on resume.
 
@@ -61,12 +64,18 @@ class QGenTrainConfig:
     dtype: Literal["float32", "bfloat16"] = "float32"
     seed: int = 0
     save_every: int = 50
+    # Held out from training for a dev loss curve: pairs of passages that no training pair
+    # shares, at most this many and a tenth of the pairs (0: no dev loss).
+    dev_pairs: int = 64
+    eval_every: int = 50  # dev loss every this many steps, and after the last
 
     def __post_init__(self):
         if self.split == "test" or "test" in self.split.split("+"):
             raise ConfigError("split: the generator never trains on a test split")
-        if self.r < 1 or self.batch_size < 1 or self.save_every < 1 or self.lr <= 0:
-            raise ConfigError("r, batch_size, save_every must be >= 1 and lr > 0")
+        if (self.r < 1 or self.batch_size < 1 or self.save_every < 1 or self.eval_every < 1
+                or self.lr <= 0 or self.dev_pairs < 0):
+            raise ConfigError("r, batch_size, save_every, eval_every must be >= 1, lr > 0 and "
+                              "dev_pairs >= 0")
         if self.steps is None and self.epochs <= 0:
             raise ConfigError("epochs must be > 0 (or set steps)")
 
@@ -153,7 +162,8 @@ def _build(cfg: QGenTrainConfig):
     return model, tokenizer
 
 
-def _save_checkpoint(model, optim, step: int, losses: list[float], path: Path) -> None:
+def _save_checkpoint(model, optim, step: int, losses: list[float], path: Path,
+                     dev_losses: list) -> None:
     from safetensors.torch import save_file
 
     state = optim.state_dict()
@@ -163,10 +173,11 @@ def _save_checkpoint(model, optim, step: int, losses: list[float], path: Path) -
         save_file(tensors, tmp / "optimizer.safetensors")
         save_file(_rng_state(), tmp / "rng.safetensors")  # LoRA dropout draws from it
         write_json(tmp / "state.json", {"step": step, "losses": losses,
+                                        "dev_losses": dev_losses,
                                         "param_groups": state["param_groups"]})
 
 
-def _load_checkpoint(model, optim, path: Path) -> tuple[int, list[float]]:
+def _load_checkpoint(model, optim, path: Path) -> tuple[int, list[float], list]:
     from xlir.storage import read_safetensors
 
     fix = f"delete {path} to train the generator from the start"
@@ -179,7 +190,7 @@ def _load_checkpoint(model, optim, path: Path) -> tuple[int, list[float]]:
     optim.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     if (path / "rng.safetensors").is_file():  # checkpoints of xlir <= 0.1 have none
         _set_rng_state(read_safetensors(path / "rng.safetensors", fix))
-    return meta["step"], meta["losses"]
+    return meta["step"], meta["losses"], meta.get("dev_losses", [])
 
 
 def _rng_state() -> dict:
@@ -214,13 +225,15 @@ def train_generator(pairs: list[dict], cfg: QGenTrainConfig, run_dir: str | Path
         return read_json(run_dir / MANIFEST)
     if not pairs:
         raise ConfigError("no training pairs")
+    pairs, dev = split_dev(pairs, cfg.dev_pairs, cfg.seed)
     model, tokenizer = _build(cfg)
     examples = [encode_pair(tokenizer, p, cfg) for p in pairs]
+    dev_examples = [encode_pair(tokenizer, p, cfg) for p in dev]
     steps = cfg.steps or math.ceil(cfg.epochs * math.ceil(len(examples) / cfg.batch_size))
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-    start, losses = 0, []
+    start, losses, dev_losses = 0, [], []
     if (run_dir / "checkpoint" / "state.json").is_file():
-        start, losses = _load_checkpoint(model, optim, run_dir / "checkpoint")
+        start, losses, dev_losses = _load_checkpoint(model, optim, run_dir / "checkpoint")
         log.info("resuming %s at step %d", run_dir, start)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     model.train()
@@ -233,24 +246,75 @@ def train_generator(pairs: list[dict], cfg: QGenTrainConfig, run_dir: str | Path
         optim.step()
         optim.zero_grad(set_to_none=True)
         losses.append(round(float(loss.detach()), 4))
+        if dev_examples and ((step + 1) % cfg.eval_every == 0 or step + 1 == steps):
+            dev_losses.append([step + 1, dev_loss(model, dev_examples, cfg.batch_size, pad_id)])
+            log.info("step %d: held-out dev loss %.4f", step + 1, dev_losses[-1][1])
         if (step + 1) % cfg.save_every == 0 and step + 1 < steps:
-            _save_checkpoint(model, optim, step + 1, losses, run_dir / "checkpoint")
-    return _finish(model, cfg, pairs, losses, run_dir, time.perf_counter() - t0, leakage)
+            _save_checkpoint(model, optim, step + 1, losses, run_dir / "checkpoint", dev_losses)
+    return _finish(model, cfg, pairs, losses, run_dir, time.perf_counter() - t0, leakage,
+                   dev, dev_losses)
 
 
-def _finish(model, cfg, pairs, losses, run_dir: Path, seconds: float, leakage) -> dict:
+def split_dev(pairs: list[dict], most: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """(training pairs, held-out pairs): whole passages (by normalised text) are held out, in
+    a seeded order, until min(most, len(pairs) // 10) pairs are; no training pair shares a
+    held-out passage."""
+    from xlir.data.checks import normalise
+
+    want = min(most, len(pairs) // 10)
+    if want < 1:
+        return pairs, []
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        groups.setdefault(normalise(p["text"]), []).append(i)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    held: set[int] = set()
+    for key in keys:
+        if len(held) >= want:
+            break
+        held.update(groups[key])
+    return ([p for i, p in enumerate(pairs) if i not in held],
+            [p for i, p in enumerate(pairs) if i in held])
+
+
+def dev_loss(model, examples, batch_size: int, pad_id: int) -> float:
+    """Mean loss per target token over `examples`, dropout off (it draws no random numbers,
+    so a resumed run stays on the uninterrupted run's path)."""
+    import torch
+
+    model.eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            ids, mask, labels = _batch(examples[i:i + batch_size], pad_id)
+            n = int((labels[:, 1:] != -100).sum())
+            total += float(model(input_ids=ids, attention_mask=mask, labels=labels).loss) * n
+            tokens += n
+    model.train()
+    return round(total / max(tokens, 1), 4)
+
+
+def _per_language(pairs: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for p in pairs:
+        counts[p["query_lang"]] = counts.get(p["query_lang"], 0) + 1
+    return counts
+
+
+def _finish(model, cfg, pairs, losses, run_dir: Path, seconds: float, leakage, dev,
+            dev_losses) -> dict:
     import shutil
 
     from xlir.models import resolve_generator
 
     base = resolve_generator(cfg.base)
-    counts: dict[str, int] = {}
-    for p in pairs:
-        counts[p["query_lang"]] = counts.get(p["query_lang"], 0) + 1
+    counts = _per_language(pairs)
     with atomic_dir(run_dir / "adapter") as tmp:
         save_lora(model, tmp)
     manifest = {"base": str(base.resolve()), "method": "lora",
                 "config": dataclasses.asdict(cfg), "pairs_per_language": counts,
+                "dev_pairs_per_language": _per_language(dev), "dev_losses": dev_losses,
                 "steps": len(losses), "losses": losses, "seconds_this_run": round(seconds, 1),
                 "leakage": leakage, "complete": True}
     write_json(run_dir / MANIFEST, manifest)

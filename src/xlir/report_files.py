@@ -75,6 +75,7 @@ class StudyFiles:
             self.lang_adapters.setdefault(p.parts[-4], {})[p.parts[-2]] = _read(p)
         self.xqg_quality = _read(self.root / "xqg" / "quality.json", {})
         self.xqg_selection = _read(self.root / "xqg" / "selection.json", {})  # xlir.study_xqg
+        self.xqg_generator = _read(self.root / "xqg" / "generator" / "qgen-manifest.json", {})
         self.drift = _read(self.root / "drift.json", {})  # xlir.drift, when computed
         if not self.metrics:
             raise XlirError(f"{self.root}: no metrics.json found under systems/: nothing to report")

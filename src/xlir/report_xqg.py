@@ -133,7 +133,26 @@ def xqg(files: StudyFiles, page: Page) -> None:
                    f"{base} with xQG at alpha {alpha:g} (chosen on {where}) against {base}: "
                    f"paired per query; CI: percentile bootstrap; p: randomisation test, "
                    f"Holm-corrected over the languages, significant when < {ALPHA}.")
+    generator(files, page)
     quality(files, page)
+
+
+def generator(files: StudyFiles, page: Page) -> None:
+    """The generator's training: pairs per language, losses, the held-out loss curve."""
+    m = files.xqg_generator
+    if not m.get("losses"):
+        return
+    page.heading("Generator training", level=3)
+    dev = m.get("dev_pairs_per_language", {})
+    page.table(["language", "training pairs", "held-out pairs"],
+               [[lang, n, dev.get(lang, 0)] for lang, n in m.get("pairs_per_language", {}).items()])
+    losses = m["losses"]
+    curve = ", ".join(f"step {step}: {loss:.3f}" for step, loss in m.get("dev_losses", []))
+    page.para(f"LoRA on {m.get('config', {}).get('base') or 'the packaged generator'}: "
+              f"{m['steps']} steps in {m.get('seconds_this_run', 0):.0f} s; training loss "
+              f"{losses[0]:.3f} at the first step, {sum(losses[-10:]) / len(losses[-10:]):.3f} "
+              "over the last ten. Held-out loss (passages no training pair shares): "
+              + (curve or "none (too few pairs)") + ".")
 
 
 def quality(files: StudyFiles, page: Page) -> None:
@@ -141,10 +160,11 @@ def quality(files: StudyFiles, page: Page) -> None:
     if not per_language:
         return
     page.heading("Generated-query quality", level=3)
-    page.table(["language", "queries", "language-ID agreement", "duplicates",
+    page.table(["language", "queries", "language-ID agreement", "CLD3 agrees", "duplicates",
                 "mean length (words)"],
                [[lang, q.get("rows", ""), _f(q.get("langid_agreement")),
-                 _f(q.get("duplicate_rate")), _f(q.get("mean_words"), 1)]
+                 _f(q.get("cld3_agreement")), _f(q.get("duplicate_rate")),
+                 _f(q.get("mean_words"), 1)]
                 for lang, q in per_language.items()],
                files.xqg_quality.get("classifier_note", ""))
     rows = [[lang, ex] for lang, q in per_language.items() for ex in q.get("examples", [])[:10]]
