@@ -65,6 +65,8 @@ def test_every_stage_writes_its_outputs(tiny_study):
             "titles (tiny, tiny-dev)") in report
     assert "Each base system and its alpha were chosen on tiny-dev (held out from tiny)" in report
     assert "Chosen: on tiny-dev." in report
+    assert re.search(r"xQG generation: 16 questions for 8 passages in 2 languages in \d+ s", report)
+    assert "### Generator training" in report
     for package in ("torch", "transformers", "sentence-transformers", "peft"):
         assert f"| {package} | {version(package)} |" in report, package
 

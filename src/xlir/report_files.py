@@ -76,6 +76,7 @@ class StudyFiles:
         self.xqg_quality = _read(self.root / "xqg" / "quality.json", {})
         self.xqg_selection = _read(self.root / "xqg" / "selection.json", {})  # xlir.study_xqg
         self.xqg_generator = _read(self.root / "xqg" / "generator" / "qgen-manifest.json", {})
+        self.xqg_generation = _read(self.root / "xqg" / "queries.done.json", {})
         self.drift = _read(self.root / "drift.json", {})  # xlir.drift, when computed
         if not self.metrics:
             raise XlirError(f"{self.root}: no metrics.json found under systems/: nothing to report")

@@ -303,6 +303,14 @@ def costs(files: StudyFiles, page: Page) -> None:
                "From each model's xlir-model.json. frozen saves nothing: it is the packaged "
                "encoder. '-': no manifest (not trained, or the study has not reached it). "
                "Times on the machine below.")
+    gen, languages = files.xqg_generation, files.config.get("xqg", {}).get("languages", [])
+    if gen.get("seconds_now") and gen.get("passages") and languages:
+        per_1000 = gen["seconds_now"] / gen["passages"] / len(languages) * 1000
+        page.para(f"xQG generation: {gen['rows_written_now']:,} questions for "
+                  f"{gen['passages']:,} passages in {len(languages)} languages in "
+                  f"{gen['seconds_now']:.0f} s ({gen['queries_per_s_now']:.2f} questions/s), "
+                  f"{per_1000:.0f} s per 1,000 passages per language (the run that finished the "
+                  "file; a resumed run counts only what it wrote).")
     if files.study:
         page.para(f"Study wall time, summed over every invocation (a resumed study adds only "
                   f"what it ran): {files.study.get('wall_s_total', '?')} s. Peak RSS is the "

@@ -41,7 +41,7 @@ from xlir.errors import InputError, XlirError
 PER_QUERY = "per_query"
 COPIED = ("config.resolved.json", "environment.json", "study.json", "fertility.json",
           "drift.json", "xqg/quality.json", "xqg/selection.json",
-          "xqg/generator/qgen-manifest.json")
+          "xqg/queries.done.json", "xqg/generator/qgen-manifest.json")
 # Written by hand beside the results (e.g. how the study was killed and resumed): kept when the
 # folder is exported again, from the study folder if it has one, else from the old `out`.
 NOTES = ("RESUME.md",)
