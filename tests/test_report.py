@@ -295,3 +295,24 @@ def test_no_report_module_imports_the_report_entry_point():
         assert "xlir.report" not in imported, name
         assert not any(isinstance(n, ast.ImportFrom) and n.module == "xlir"
                        and any(a.name == "report" for a in n.names) for n in ast.walk(tree)), name
+
+
+def test_robustness_whiskers_span_each_confidence_interval(monkeypatch):
+    """The robustness plot draws every bar's 95% CI as its whisker (not just some PNG): the
+    vertical error segments run from each CI's low to its high end; a bar without a CI has
+    none."""
+    from xlir import report_plots
+
+    figures = []
+    monkeypatch.setattr(report_plots, "_png", lambda fig: figures.append(fig) or b"png")
+    bars = {"lora": {"seen": (0.02, -0.01, 0.05), "unseen": (-0.04, -0.07, -0.01)},
+            "bitfit": {"seen": (0.01, None, None), "unseen": (0.03, 0.0, 0.06)}}
+    assert report_plots.robustness(bars, "RR@10", "pretraining") == b"png"
+    ax = figures[0].axes[0]
+    spans = []
+    for container in ax.containers:
+        if getattr(container, "errorbar", None) is not None:
+            for segment in container.errorbar.lines[2][0].get_segments():
+                spans.append(tuple(round(float(y), 6) for y in segment[:, 1]))
+    expected = {(-0.01, 0.05), (-0.07, -0.01), (0.0, 0.06), (0.01, 0.01)}  # no CI: zero length
+    assert set(spans) == expected

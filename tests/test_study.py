@@ -372,3 +372,36 @@ def test_xqg_alpha_is_chosen_on_the_held_out_task_only(tmp_path):
     assert out["systems"]["m-s1"]["alpha"] == 0.1  # tie with 0.5: the smaller
     assert out["systems"]["f-s1"]["alpha"] == 0.0  # augmentation hurt on dev
     assert out["systems"]["f-s1"]["scores"] == {"0": 0.4, "0.1": 0.39, "0.5": 0.2}
+
+
+def test_a_study_evaluates_user_parallel_text(tmp_path, tiny_st_encoder_dir):
+    """A bitext task in a study config: labelled bitext-SRC-TGT, evaluated for the dense
+    system and BM25 with per-language metrics; a bad line in the user's file stops `xlir
+    study` with one line naming the file and line, before any stage."""
+    from xlir.config import from_dict
+    from xlir.study import StudyConfig
+
+    (tmp_path / "hau.txt").write_text("Kano birni ne\nIna ruwa\nYaya gari\n", encoding="utf-8")
+    (tmp_path / "eng.txt").write_text("Kano is a city\nWhere is water\nHow is the town\n",
+                                      encoding="utf-8")
+    task = f"bitext:{tmp_path / 'hau.txt'},{tmp_path / 'eng.txt'},hau,eng"
+    config = {"name": "bitext", "out": str(tmp_path / "study"), "encoder": str(tiny_st_encoder_dir),
+              "methods": [{"name": "frozen"}], "tasks": [{"name": task}], "seeds": [1],
+              "baselines": ["bm25"], "max_seq_length": 32, "batch_size": 4, "k": 3}
+    assert from_dict(StudyConfig, config).tasks[0].label == "bitext-hau-eng"
+    write_json(tmp_path / "bitext.yaml", config)
+    env = {**os.environ, "XLIR_HOME": str(tmp_path / "home")}
+    proc = run_study(tmp_path / "bitext.yaml", env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for system in ("frozen-s1", "bm25"):
+        m = json.loads((tmp_path / "study" / "systems" / system / "bitext-hau-eng"
+                        / "metrics.json").read_text())
+        assert set(m["per_language"]) == {"hau_Latn"} and m["n_queries"] == 3, system
+    (tmp_path / "eng.txt").write_text("Kano is a city\n\nHow is the town\n", encoding="utf-8")
+    config["out"] = str(tmp_path / "study2")
+    write_json(tmp_path / "bitext.yaml", config)
+    proc = run_study(tmp_path / "bitext.yaml", env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "eng.txt, line 2: empty text" in lines[-1]
+    assert not list((tmp_path / "study2").glob("systems/*/*/metrics.json"))

@@ -61,7 +61,8 @@ _NEUTRAL: dict[tuple, tuple[int, ...]] = {}
 def _neutral(piece: str) -> bool:
     """A piece of digits, punctuation, symbols or spaces ("▁" is SentencePiece's space);
     control and byte-fallback pieces (`<pad>`, `<0x41>`) hold letters and are not."""
-    return all(unicodedata.category(c)[0] in "NPSZ" or c.isspace() for c in piece.replace("▁", " "))
+    text = piece.replace("▁", " ")
+    return all(unicodedata.category(c)[0] in "NPSZ" or c.isspace() for c in text)
 
 
 def passage_name_ids(tokenizer, title: str, text: str) -> set[int]:

@@ -147,6 +147,25 @@ class StudyFiles:
         return (KIND_ORDER.index(s.kind), rank, s.seed or 0, s.alpha or 0.0, system)
 
     # ---- scores ------------------------------------------------------------------------------
+    def sizes(self, task: str) -> str:
+        """What a table of `task` was measured on: "N queries (lang n, ...) against P
+        documents" with the per-language pools when they differ (from evaluate_run's sizes)."""
+        first = next(iter(self.metrics.get(task, {}).values()), {})
+        counts: dict[str, int] = {}
+        for lang in first.get("query_lang", {}).values():
+            counts[lang] = counts.get(lang, 0) + 1
+        n = first.get("n_queries") or sum(counts.values())
+        text = f"{task}: {n:,} queries"
+        if counts:
+            text += " (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"
+        pools = first.get("pool_sizes", {})
+        if first.get("pool_size"):
+            text += f" against {first['pool_size']:,} documents"
+            if pools and len(set(pools.values())) > 1:
+                text += "; each language searches its own pool (" + ", ".join(
+                    f"{k} {v:,}" for k, v in sorted(pools.items())) + ")"
+        return text + "."
+
     def primary(self, task: str) -> str:
         if "primary_measure" in self.tasks.get(task, {}):
             return self.tasks[task]["primary_measure"]

@@ -139,7 +139,8 @@ def per_language(files: StudyFiles, page: Page) -> None:
             cells = [f"{_f(m['per_language'].get(lang, {}).get(measure))} {marks[lang]}".rstrip()
                      for lang in langs]
             rows.append([system, *cells, _f(macro(m, measure))])
-        page.table(["system"] + langs + ["macro"], rows, _marker_note(frozen, full))
+        page.table(["system"] + langs + ["macro"], rows,
+                   files.sizes(task) + " " + _marker_note(frozen, full))
 
 
 def _marker_note(frozen: str | None, full: str | None) -> str:

@@ -113,9 +113,10 @@ def xqg(files: StudyFiles, page: Page) -> None:
                    [[f"{r['alpha']:g}", _f(r["macro"]), _f(r["delta"], sign="+"),
                      f"[{_f(r['ci'][0], sign='+')}, {_f(r['ci'][1], sign='+')}]", _f(r["mde"]),
                      _f(r["p_holm"]), "yes" if r["alpha"] == alpha else ""] for r in sweep],
-                   f"{task}, {base} with xQG against {base} without: difference of macro "
-                   f"{measure}, 95% bootstrap CI over queries within languages, minimum "
-                   f"detectable effect (power 0.8), sign-flip p Holm-corrected over the "
+                   f"{files.sizes(task)} {base} with xQG against {base} without: "
+                   f"difference of macro {measure}, 95% bootstrap CI over queries within "
+                   f"languages, minimum detectable effect (power 0.8), sign-flip p "
+                   f"Holm-corrected over the "
                    f"{len(sweep)} alphas. Chosen: on {where}.")
         if alpha == 0.0:
             page.para(f"{where} chose no augmentation (alpha 0) for {base}.")

@@ -36,10 +36,20 @@ class TaskSpec:
     def __post_init__(self):
         # A BEIR folder given by path is labelled by its folder name: the label names folders
         # under the study, and a path there would write outside it.
-        self.label = _folder_name(self.label or Path(self.name.rstrip("/\\")).name, "tasks", "label")
+        self.label = _folder_name(self.label or _default_label(self.name), "tasks", "label")
         for key in ("max_queries_per_language", "distractors"):
             if (getattr(self, key) or 0) < 0:
                 raise ConfigError(f"tasks.{self.label}.{key} must be >= 0")
+
+
+def _default_label(name: str) -> str:
+    """`bitext:SRC.txt,TGT.txt,hau_Latn,eng_Latn` -> `bitext-hau_Latn-eng_Latn`; a path -> its
+    folder name; a task name -> itself."""
+    if name.startswith("bitext:"):
+        parts = name[len("bitext:"):].split(",")
+        if len(parts) == 4:
+            return f"bitext-{parts[2].strip()}-{parts[3].strip()}"
+    return Path(name.rstrip("/\\")).name
 
 
 @dataclass

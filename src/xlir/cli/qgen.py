@@ -34,8 +34,8 @@ def register(subparsers) -> None:
     g.add_argument("corpus", help="a task name (afriqa) or a BEIR folder / corpus.jsonl")
     g.add_argument("out", help="output JSONL")
     g.add_argument("overrides", nargs="*", help="GenerateConfig key=value, e.g. samples=5 "
-                   "decoding=greedy top_p=0.9 temperature=0.8 dtype=bfloat16 vocabulary=full (before "
-                   "options); vocabulary=language (default) restricts each row to its "
+                   "decoding=greedy top_p=0.9 temperature=0.8 dtype=bfloat16 vocabulary=full "
+                   "(before options); vocabulary=language (default) restricts each row to its "
                    "language's pieces, built from monolingual text minus the task's own split")
     g.add_argument("--generator", help="a `qgen train` run folder or any HF causal-LM folder "
                    "(default: the packaged gemma-3-270m, untuned)")
