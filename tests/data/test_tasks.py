@@ -212,6 +212,12 @@ def test_conll_sentences_join_tokens_and_name_a_bad_line(tmp_path):
     path = tmp_path / "train.txt"
     path.write_text("Kano B-LOC\nbirni O\n\n\nIna O\nkwana O\n", encoding="utf-8")
     assert conll_sentences(path) == ["Kano birni", "Ina kwana"]
+    # An empty token with its tag (" O", as MasakhaNER 2.0 xho train.txt has) adds nothing.
+    path.write_text("Ndiyekeni O\n, O\n O\nuNdila B-PER\n", encoding="utf-8")
+    assert conll_sentences(path) == ["Ndiyekeni , uNdila"]
+    path.write_text("Kano B-LOC\nO\n", encoding="utf-8")  # a tag alone at the line start
+    with pytest.raises(InputError, match=r"line 2.*got 1 columns"):
+        conll_sentences(path)
     path.write_text("Kano B-LOC\nbirni ne O\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"train\.txt.*line 2.*token.*expected 'token TAG', got 3"):
         conll_sentences(path)

@@ -93,6 +93,8 @@ def conll_sentences(path: str | Path) -> list[str]:
             if tokens:
                 sentences.append(" ".join(tokens))
             tokens = []
+        elif len(parts) == 1 and line[:1].isspace():
+            continue  # " O": an empty token with its tag (upstream xho train.txt has two)
         elif len(parts) != 2:
             raise InputError(f"expected 'token TAG', got {len(parts)} columns", path, n, "token")
         else:
