@@ -54,6 +54,14 @@ def test_query_quality(clf):
     assert hau["examples"] == ["Wane ne shugaban Kano", "wane ne shugaban kano "]
     assert hau["langid_agreement"] == 0.5  # the English row (and the empty one) disagree
     assert q["fon_Latn"]["langid_agreement"] is None  # not a language the classifier knows
+    assert hau["repetition_rate"] == 0.0
+    if langid.cld3_language("test") is not None:  # CLD3's opinion, where it knows hau
+        assert hau["cld3_agreement"] == pytest.approx(
+            sum(langid.cld3_language(r["question"]) == "hau" for r in rows[:4]) / 4)
+    assert q["fon_Latn"]["cld3_agreement"] is None  # CLD3 has no Fon
+    loop = langid.query_quality([{"doc_id": "d", "lang": "hau_Latn", "question": q} for q in (
+        "bese bese bese", "ryugu muri ryugu muri", "wane ne wane")], clf)
+    assert loop["hau_Latn"]["repetition_rate"] == pytest.approx(2 / 3)
 
 
 def test_cld3_second_opinion():

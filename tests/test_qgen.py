@@ -285,20 +285,20 @@ def test_real_generator_trains_and_generates(tmp_path):
         (d, lang) for d in corpus for lang in gen.languages]
     from test_qgen_decode import _reference as restricted_reference
 
-    # The file was written with each language's vocabulary (the default): the same rows come
-    # from generate_questions with those vocabularies, and equal per-prompt `generate` with a
-    # logits processor allowing the same ids.
+    # The file was written with each language's scores (the default): the same rows come from
+    # generate_questions with those scores, and equal per-prompt `generate` with a logits
+    # processor adding the same scores.
     stops = qgen.stop_token_ids(tokenizer)
-    vocab = qgen.language_vocabularies(tokenizer, gen.languages, stops)
-    allowed = {lang: v["ids"] for lang, v in vocab.items()}
+    vocab = qgen.language_vocabularies(tokenizer, gen.languages, stops, gen.language_bias)
+    scores = {lang: v["scores"] for lang, v in vocab.items()}
     assert all(v["language_ids"] > 1000 and v["sentences"]["sib200"] > 900 for v in vocab.values())
     fast = qgen.generate_questions(model, tokenizer, [(d, c["title"], c["text"])
                                                       for d, c in corpus.items()], gen, stops,
-                                   allowed)
+                                   scores)
     for row in fast:
         c = corpus[row["doc_id"]]
         ref = restricted_reference(model, tokenizer, c["title"], c["text"], row["lang"], gen,
-                                   stops, allowed)
+                                   stops, scores)
         assert row["token_ids"] == ref
     assert [r["question"] for r in fast] == [r["question"] for r in written]
 

@@ -1,7 +1,8 @@
 """Language-constrained shared-prefix decoding on the tiny Gemma-3 fixture: greedy output equals
-Hugging Face `generate` with a logits processor that allows the same ids, for the fast decoder
-and the Hugging Face-cache decoder alike; the output vocabulary of a language is built from
-its text minus what an evaluated split holds."""
+Hugging Face `generate` with a logits processor that adds the same per-row scores (-inf where
+a row may not write, a bias elsewhere), for the fast decoder and the Hugging Face-cache
+decoder alike; a language's scores come from its text minus what an evaluated split holds,
+biased towards pieces typical of it over the background languages."""
 
 from __future__ import annotations
 
@@ -21,42 +22,52 @@ def tiny(tiny_causal_lm_dir):
     return qgen.load_generator(tiny_causal_lm_dir)
 
 
-def _allowed(tokenizer):
-    """Two disjoint halves of the vocabulary (plus eos): rows of different languages see
-    different sets, so a wrong row-to-set mapping changes the output."""
+def _scores(tokenizer, bias: bool):
+    """Per language a score vector: two disjoint halves of the vocabulary (plus eos), so rows
+    of different languages see different sets and a wrong row-to-set mapping changes the
+    output; with `bias`, allowed ids also get distinct non-zero biases."""
+    import torch
+
     size = len(tokenizer)
-    low = [i for i in range(size // 2)] + [tokenizer.eos_token_id]
-    high = [i for i in range(size // 2, size)] + [tokenizer.eos_token_id]
-    return {"hau_Latn": low, "swh_Latn": high, "eng_Latn": low[::3]}
+    out = {}
+    for lang, keep in (("hau_Latn", range(size // 2)), ("swh_Latn", range(size // 2, size)),
+                       ("eng_Latn", range(0, size // 2, 3))):
+        scores = torch.full((size,), float("-inf"))
+        idx = torch.tensor([*keep, tokenizer.eos_token_id])
+        generator = torch.Generator().manual_seed(len(out))
+        scores[idx] = torch.randn(len(idx), generator=generator) * 3 if bias else 0.0
+        out[lang] = scores
+    return out
 
 
-def _reference(model, tokenizer, title, text, lang, cfg, stops, allowed):
-    """Per-prompt HF `generate`, greedy, with a processor masking every id outside the row's
-    set (its language's ids and its passage's names, as generate_questions builds it)."""
+def _reference(model, tokenizer, title, text, lang, cfg, stops, scores):
+    """Per-prompt HF `generate`, greedy, with a processor adding the row's scores (its
+    language's, its passage's names at 0, as generate_questions builds them)."""
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList
 
     ids = (qgen.passage_ids(tokenizer, title, text, cfg.max_passage_tokens)
            + qgen.tail_ids(tokenizer, lang))
-    keep = sorted(set(allowed[lang]) | qgen_vocab.passage_name_ids(tokenizer, title, text))
+    row = qgen_vocab.row_scores(scores[lang], qgen_vocab.passage_name_ids(tokenizer, title, text))
 
-    class Only(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            mask = torch.full_like(scores, float("-inf"))
-            mask[:, keep] = 0.0
-            return scores + mask
+    class Add(LogitsProcessor):
+        def __call__(self, input_ids, logits):
+            return logits + row.to(logits.dtype)
 
     out = model.generate(input_ids=torch.tensor([ids]),
                          attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                          do_sample=False, max_new_tokens=cfg.max_new_tokens, eos_token_id=stops,
                          pad_token_id=tokenizer.pad_token_id,
-                         logits_processor=LogitsProcessorList([Only()]))
+                         logits_processor=LogitsProcessorList([Add()]))
     return [t for t in out[0, len(ids):].tolist() if t not in stops]
 
 
+@pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("decoder", ["shared-prefix", "hf"])
 def test_restricted_greedy_equals_generate_with_the_same_logits_processor(
-        tiny, monkeypatch, decoder):
+        tiny, monkeypatch, decoder, bias):
+    import math
+
     model, tokenizer, _ = tiny
     if decoder == "hf":  # the fallback for architectures the fast decoder does not know
         monkeypatch.setattr(qgen_decode, "supports", lambda model: False)
@@ -64,15 +75,16 @@ def test_restricted_greedy_equals_generate_with_the_same_logits_processor(
     cfg = qgen.GenerateConfig(languages=LANGS, decoding="greedy", max_new_tokens=12,
                               passages_per_batch=3)
     stops = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("l")]
-    allowed = _allowed(tokenizer)
-    rows = qgen.generate_questions(model, tokenizer, PASSAGES, cfg, stops, allowed=allowed)
+    scores = _scores(tokenizer, bias)
+    rows = qgen.generate_questions(model, tokenizer, PASSAGES, cfg, stops, scores=scores)
     free = qgen.generate_questions(model, tokenizer, PASSAGES, cfg, stops)
     for row in rows:
         _, title, text = next(p for p in PASSAGES if p[0] == row["doc_id"])
-        expected = _reference(model, tokenizer, title, text, row["lang"], cfg, stops, allowed)
+        expected = _reference(model, tokenizer, title, text, row["lang"], cfg, stops, scores)
         assert row["token_ids"] == expected, (row["doc_id"], row["lang"])
         names = qgen_vocab.passage_name_ids(tokenizer, title, text)
-        assert set(row["token_ids"]) <= set(allowed[row["lang"]]) | names
+        allowed = {i for i, v in enumerate(scores[row["lang"]].tolist()) if not math.isinf(v)}
+        assert set(row["token_ids"]) <= allowed | names
     assert [r["token_ids"] for r in rows] != [r["token_ids"] for r in free]  # it did restrict
 
 
@@ -109,7 +121,8 @@ def test_a_language_without_a_vocabulary_is_refused(tiny):
     cfg = qgen.GenerateConfig(languages=LANGS, decoding="greedy", max_new_tokens=2)
     with pytest.raises(ConfigError, match="eng_Latn"):
         qgen.generate_questions(model, tokenizer, PASSAGES[:1], cfg,
-                                allowed={"hau_Latn": [1], "swh_Latn": [1]})
+                                scores={k: v for k, v in _scores(tokenizer, False).items()
+                                        if k != "eng_Latn"})
 
 
 def test_passage_names_and_neutral_pieces(tiny):
@@ -129,23 +142,59 @@ def test_passage_names_and_neutral_pieces(tiny):
                if p != tokenizer.eos_token)
 
 
-def test_language_vocabulary_leaves_out_evaluated_sentences(tiny, monkeypatch):
+TEXTS = {"hau_Latn": ["Kano birni ne", "Kano birni ne a Najeriya"],
+         "swh_Latn": ["mji mkuu wa Kenya", "Nairobi ni mji mkuu"],
+         "eng_Latn": ["the river runs", "the city of Lagos"]}
+
+
+def _fake_texts(lang, exclude=frozenset()):
+    from xlir.data.checks import normalise
+
+    rows = TEXTS.get(lang, [])
+    kept = [t for t in rows if normalise(t) not in exclude]
+    return ({"sib200": kept} if kept else {}), (
+        {"sib200": len(rows) - len(kept)} if len(kept) != len(rows) else {})
+
+
+def test_language_scores_leave_out_evaluated_sentences(tiny, monkeypatch):
+    import math
+
+    import torch
+
     from xlir.data.checks import normalise
 
     _, tokenizer, _ = tiny
-    texts = {"sib200": ["Kano birni ne", "mji mkuu"], "afriqa": ["the river runs"]}
+    monkeypatch.setattr(qgen_vocab, "monolingual_texts", _fake_texts)
+    stops = [tokenizer.eos_token_id]
+    out = qgen_vocab.language_scores(tokenizer, ["hau_Latn"], stops, 0.0,
+                                     exclude=frozenset({normalise("Kano birni ne a Najeriya")}))
+    record = out["hau_Latn"]
+    assert record["sentences"] == {"sib200": 1} and record["dropped"] == {"sib200": 1}
+    scores = record["scores"]
+    kano = tokenizer("Kano birni ne", add_special_tokens=False)["input_ids"]
+    assert all(scores[i] == 0.0 for i in kano)  # strength 0: allowed, unbiased
+    only_dropped = (set(tokenizer(" a Najeriya", add_special_tokens=False)["input_ids"])
+                    - set(kano) - set(tokenizer(" Kano birni ne", add_special_tokens=False)[
+                        "input_ids"]) - set(qgen_vocab.shared_ids(tokenizer, stops)))
+    assert only_dropped and all(math.isinf(scores[i]) for i in only_dropped)
+    assert record["ids"] == int(torch.isfinite(scores).sum())
 
-    def fake(lang, exclude=frozenset()):
-        kept = {s: [t for t in rows if normalise(t) not in exclude] for s, rows in texts.items()}
-        dropped = {s: len(rows) - len(kept[s]) for s, rows in texts.items()
-                   if len(rows) != len(kept[s])}
-        return {s: v for s, v in kept.items() if v}, dropped
 
-    monkeypatch.setattr(qgen_vocab, "monolingual_texts", fake)
-    record = qgen_vocab.language_vocabulary(tokenizer, "hau_Latn",
-                                            exclude=frozenset({normalise("the river runs")}))
-    assert record["sentences"] == {"sib200": 2} and record["dropped"] == {"afriqa": 1}
-    river = set(tokenizer(" river", add_special_tokens=False)["input_ids"])
-    kano = set(tokenizer("Kano birni ne", add_special_tokens=False)["input_ids"])
-    assert kano <= set(record["ids"])
-    assert not river <= set(record["ids"])
+def test_the_bias_favours_pieces_typical_of_the_language(tiny, monkeypatch):
+    """log p_lang - log p_background, clipped and scaled: a piece only Hausa text has gets a
+    positive score; shared pieces stay 0; twice the strength doubles every bias."""
+    import torch
+
+    _, tokenizer, _ = tiny
+    monkeypatch.setattr(qgen_vocab, "monolingual_texts", _fake_texts)
+    monkeypatch.setattr(qgen_vocab, "BACKGROUND", ("hau_Latn", "swh_Latn", "eng_Latn"))
+    stops = [tokenizer.eos_token_id]
+    half = qgen_vocab.language_scores(tokenizer, ["hau_Latn"], stops, 0.5)["hau_Latn"]["scores"]
+    one = qgen_vocab.language_scores(tokenizer, ["hau_Latn"], stops, 1.0)["hau_Latn"]["scores"]
+    finite = torch.isfinite(one)
+    assert (one[finite] == 2 * half[finite]).all()
+    assert (one[finite].abs() <= qgen_vocab.CLIP).all()
+    kano = tokenizer(" Kano", add_special_tokens=False)["input_ids"]
+    assert all(one[i] > 0 for i in kano)
+    for i in qgen_vocab.shared_ids(tokenizer, stops):
+        assert one[i] == 0.0

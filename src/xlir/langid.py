@@ -151,6 +151,13 @@ def cld3_language(text: str) -> str | None:
     return back.get(guess, guess)
 
 
+def _repeats(question: str) -> bool:
+    """Degenerate output: some pair of consecutive words occurs twice ("bese bese bese")."""
+    words = question.casefold().split()
+    pairs = list(zip(words, words[1:]))
+    return len(set(pairs)) < len(pairs)
+
+
 def _cld3_agreement(questions: list[str], lang: str) -> float | None:
     """CLD3's second opinion: the share it identifies as `lang`; None where CLD3 does not
     know the language or gcld3 is not installed."""
@@ -165,7 +172,8 @@ def query_quality(rows: list[dict], classifier: CharNgramClassifier,
     """Per language of generated rows {lang, question, doc_id}: how many rows, share whose
     identified language is the requested one (`langid_agreement`; rows in languages the
     classifier lacks are skipped), share that are empty or repeat an earlier question of
-    the same passage and language (`duplicate_rate`), CLD3's agreement where it knows the
+    the same passage and language (`duplicate_rate`), share with a pair of consecutive words
+    that occurs twice (`repetition_rate`: degenerate output), CLD3's agreement where it knows the
     language (`cld3_agreement`), words per question, top identified languages, and the first
     `examples` questions."""
     by_lang: dict[str, list[dict]] = {}
@@ -188,6 +196,7 @@ def query_quality(rows: list[dict], classifier: CharNgramClassifier,
             "cld3_agreement": _cld3_agreement(questions, lang),
             "identified_as": dict(Counter(predicted).most_common(3)),
             "duplicate_rate": dups / len(group),
+            "repetition_rate": float(np.mean([_repeats(q) for q in questions])),
             "mean_words": statistics.fmean(lengths), "median_words": statistics.median(lengths),
             "examples": questions[:examples],
         }

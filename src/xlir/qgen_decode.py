@@ -11,10 +11,11 @@ into every row, 1.7 s to `torch.cat` growing that cache each step and 1.6 s to c
 - what each row adds (its language tail, its new tokens) lives in a buffer allocated once,
   written in place; finished rows leave the batch by an index_select of that small buffer;
 - attention is two matrix products and a float32 softmax (as Hugging Face's eager attention);
-- the output layer can be cut to the ids a row may emit (`allowed`): the union over the batch
-  is one (rows x union) product, each row masked to its own set with -inf. Greedy decoding is
-  then exactly Hugging Face `generate` with a logits processor that sets every id outside the
-  row's set to -inf (tests/test_qgen_decode.py checks it on the tiny fixture generator).
+- the output layer can be cut to the ids a row may emit (`scores`: per row, a vector over the
+  vocabulary added to the logits, -inf where the row may not write): the union of allowed ids
+  over the batch is one (rows x union) product, each row then gets its own scores. Greedy
+  decoding is exactly Hugging Face `generate` with a logits processor that adds the same
+  vector (tests/test_qgen_decode.py checks it on the tiny fixture generator).
 
 Layers, norms, rotary embeddings and projections are the Hugging Face modules themselves, called
 in the order of `Gemma3DecoderLayer.forward`; only the attention and cache plumbing are ours.
@@ -147,13 +148,14 @@ class SharedPrefixDecoder:
     def decode(self, prefixes: Sequence[Sequence[int]], tails: Sequence[Sequence[int]],
                row_prefix: Sequence[int], max_new_tokens: int, stops: Sequence[int],
                pick: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-               allowed: Sequence[torch.Tensor] | None = None) -> list[list[int]]:
+               scores: Sequence[torch.Tensor] | None = None) -> list[list[int]]:
         """New tokens of every row, without the stop token that ended it.
 
         prefixes: token ids of each passage prefix; tails: ids each row adds after its prefix;
         row_prefix: the prefix of each row (non-decreasing: a passage's rows are contiguous);
-        pick(logits (n, V'), alive rows (n,)) -> chosen column of each row, V' being the union of
-        `allowed` (sorted ids; every id when `allowed` is None)."""
+        pick(logits (n, V'), alive rows (n,)) -> chosen column of each row, V' being the ids some
+        row may write (every id when `scores` is None); scores: per row, a float vector over the
+        vocabulary added to its logits (-inf: never written)."""
         order = list(row_prefix)
         if order != sorted(order):
             raise ValueError("rows of one passage must be contiguous (row_prefix sorted)")
@@ -170,7 +172,7 @@ class SharedPrefixDecoder:
             ids[r, width - len(tail):] = torch.tensor(list(tail), dtype=torch.long)
             pos[r, width - len(tail):] = plen[r] + torch.arange(len(tail))
             rows.valid[r, width - len(tail):] = True
-        head, row_mask, vocab = self._head(allowed, n)
+        head, row_mask, vocab = self._head(scores, n)
         alive = torch.arange(n)
         owner = torch.tensor(order)
         stop_set = torch.tensor(sorted(set(stops)), dtype=torch.long)
@@ -205,17 +207,15 @@ class SharedPrefixDecoder:
                                    rows)
         return out
 
-    def _head(self, allowed, n: int):
-        """-> (output-layer rows to score, per-row additive mask or None, their ids or None)."""
-        if allowed is None:
+    def _head(self, scores, n: int):
+        """-> (output-layer rows to score, per-row scores on them or None, their ids or None)."""
+        if scores is None:
             return self.head, None, None
-        if len(allowed) != n:
-            raise ValueError("one allowed-id set per row")
-        vocab = torch.unique(torch.cat([torch.as_tensor(a, dtype=torch.long) for a in allowed]))
-        mask = torch.full((n, len(vocab)), float("-inf"))
-        for r, a in enumerate(allowed):
-            mask[r, torch.searchsorted(vocab, torch.as_tensor(a, dtype=torch.long))] = 0.0
-        return self.head[vocab].contiguous(), mask, vocab
+        if len(scores) != n:
+            raise ValueError("one score vector per row")
+        table = torch.stack([torch.as_tensor(s, dtype=torch.float32) for s in scores])
+        vocab = torch.isfinite(table).any(0).nonzero().squeeze(1)
+        return self.head[vocab].contiguous(), table[:, vocab].contiguous(), vocab
 
 
 def _groups(owner: torch.Tensor) -> list[tuple[int, tuple[int, int]]]:
@@ -262,7 +262,7 @@ class HFDecoder:
         return logits, out.past_key_values
 
     @torch.inference_mode()
-    def decode(self, prefixes, tails, row_prefix, max_new_tokens, stops, pick, allowed=None):
+    def decode(self, prefixes, tails, row_prefix, max_new_tokens, stops, pick, scores=None):
         p_ids, p_mask = left_pad(prefixes, self.pad_id)
         p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
         _, cache = self._last_logits(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos)
@@ -276,10 +276,8 @@ class HFDecoder:
                                           past_key_values=cache)
         pos = pos[:, -1]
         row_mask = None
-        if allowed is not None:
-            row_mask = torch.full((len(tails), logits.shape[-1]), float("-inf"))
-            for r, a in enumerate(allowed):
-                row_mask[r, torch.as_tensor(a, dtype=torch.long)] = 0.0
+        if scores is not None:
+            row_mask = torch.stack([torch.as_tensor(s, dtype=torch.float32) for s in scores])
         stop_set = torch.tensor(sorted(set(stops)), dtype=torch.long)
         alive = torch.arange(len(tails))
         out: list[list[int]] = [[] for _ in tails]

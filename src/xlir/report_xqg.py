@@ -162,10 +162,10 @@ def quality(files: StudyFiles, page: Page) -> None:
         return
     page.heading("Generated-query quality", level=3)
     page.table(["language", "queries", "language-ID agreement", "CLD3 agrees", "duplicates",
-                "mean length (words)"],
+                "repeated words", "mean length (words)"],
                [[lang, q.get("rows", ""), _f(q.get("langid_agreement")),
                  _f(q.get("cld3_agreement")), _f(q.get("duplicate_rate")),
-                 _f(q.get("mean_words"), 1)]
+                 _f(q.get("repetition_rate")), _f(q.get("mean_words"), 1)]
                 for lang, q in per_language.items()],
                files.xqg_quality.get("classifier_note", ""))
     rows = [[lang, ex] for lang, q in per_language.items() for ex in q.get("examples", [])[:10]]
