@@ -24,16 +24,10 @@ def tiny(tiny_causal_lm_dir):
 
 
 def _reference(model, tokenizer, title, text, lang, cfg, stops):
-    import torch
+    """Per-prompt HF `generate` with the same rules (no repeated n-gram of new tokens)."""
+    from test_qgen_decode import _reference as reference
 
-    ids = (qgen.passage_ids(tokenizer, title, text, cfg.max_passage_tokens)
-           + qgen.tail_ids(tokenizer, lang))
-    out = model.generate(input_ids=torch.tensor([ids]),
-                         attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                         do_sample=False, max_new_tokens=cfg.max_new_tokens, eos_token_id=stops,
-                         pad_token_id=tokenizer.pad_token_id)
-    new = out[0, len(ids):].tolist()
-    return [t for t in new if t not in stops]
+    return reference(model, tokenizer, title, text, lang, cfg, stops)
 
 
 @pytest.mark.parametrize("stop_pieces", [[], ["l", "p"]])

@@ -40,32 +40,51 @@ def _scores(tokenizer, bias: bool):
     return out
 
 
-def _reference(model, tokenizer, title, text, lang, cfg, stops, scores):
-    """Per-prompt HF `generate`, greedy, with a processor adding the row's scores (its
-    language's, its passage's names at 0, as generate_questions builds them)."""
+def _reference(model, tokenizer, title, text, lang, cfg, stops, scores=None):
+    """Per-prompt HF `generate`, greedy, with processors adding the row's scores (its
+    language's, its passage's names at 0, as generate_questions builds them) and banning a
+    repeated n-gram of new tokens (cfg.no_repeat_ngram; HF's own rule would also count the
+    prompt)."""
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList
 
     ids = (qgen.passage_ids(tokenizer, title, text, cfg.max_passage_tokens)
            + qgen.tail_ids(tokenizer, lang))
-    row = qgen_vocab.row_scores(scores[lang], qgen_vocab.passage_name_ids(tokenizer, title, text))
+    processors = []
+    if scores is not None:
+        row = qgen_vocab.row_scores(scores[lang],
+                                    qgen_vocab.passage_name_ids(tokenizer, title, text))
 
-    class Add(LogitsProcessor):
+        class Add(LogitsProcessor):
+            def __call__(self, input_ids, logits):
+                return logits + row.to(logits.dtype)
+
+        processors.append(Add())
+    n = cfg.no_repeat_ngram
+
+    class NoRepeatNew(LogitsProcessor):
         def __call__(self, input_ids, logits):
-            return logits + row.to(logits.dtype)
+            gen = input_ids[0, len(ids):].tolist()
+            if n and len(gen) >= n - 1:
+                tail = gen[len(gen) - n + 1:]
+                for j in range(len(gen) - n + 1):
+                    if gen[j:j + n - 1] == tail:
+                        logits[0, gen[j + n - 1]] = float("-inf")
+            return logits
 
+    processors.append(NoRepeatNew())
     out = model.generate(input_ids=torch.tensor([ids]),
                          attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                          do_sample=False, max_new_tokens=cfg.max_new_tokens, eos_token_id=stops,
                          pad_token_id=tokenizer.pad_token_id,
-                         logits_processor=LogitsProcessorList([Add()]))
+                         logits_processor=LogitsProcessorList(processors))
     return [t for t in out[0, len(ids):].tolist() if t not in stops]
 
 
-@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("bias, no_repeat", [(False, 0), (True, 2), (True, 1)])
 @pytest.mark.parametrize("decoder", ["shared-prefix", "hf"])
 def test_restricted_greedy_equals_generate_with_the_same_logits_processor(
-        tiny, monkeypatch, decoder, bias):
+        tiny, monkeypatch, decoder, bias, no_repeat):
     import math
 
     model, tokenizer, _ = tiny
@@ -73,7 +92,7 @@ def test_restricted_greedy_equals_generate_with_the_same_logits_processor(
         monkeypatch.setattr(qgen_decode, "supports", lambda model: False)
     assert qgen_decode.supports(model) == (decoder == "shared-prefix")
     cfg = qgen.GenerateConfig(languages=LANGS, decoding="greedy", max_new_tokens=12,
-                              passages_per_batch=3)
+                              passages_per_batch=3, no_repeat_ngram=no_repeat)
     stops = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("l")]
     scores = _scores(tokenizer, bias)
     rows = qgen.generate_questions(model, tokenizer, PASSAGES, cfg, stops, scores=scores)
@@ -85,7 +104,17 @@ def test_restricted_greedy_equals_generate_with_the_same_logits_processor(
         names = qgen_vocab.passage_name_ids(tokenizer, title, text)
         allowed = {i for i, v in enumerate(scores[row["lang"]].tolist()) if not math.isinf(v)}
         assert set(row["token_ids"]) <= allowed | names
+        grams = [tuple(row["token_ids"][j:j + no_repeat])
+                 for j in range(len(row["token_ids"]) - no_repeat + 1)] if no_repeat else []
+        assert len(grams) == len(set(grams))
     assert [r["token_ids"] for r in rows] != [r["token_ids"] for r in free]  # it did restrict
+    if no_repeat:  # and the rule did bite: without it some row repeats itself
+        import dataclasses
+
+        loose = qgen.generate_questions(model, tokenizer, PASSAGES,
+                                        dataclasses.replace(cfg, no_repeat_ngram=0), stops,
+                                        scores=scores)
+        assert [r["token_ids"] for r in loose] != [r["token_ids"] for r in rows]
 
 
 def test_fast_decoder_equals_the_hf_cache_decoder_with_uneven_prefixes_and_stops(tiny):

@@ -90,6 +90,9 @@ class GenerateConfig:
     # over its neighbours (0: restriction alone). 0.5 is the weakest setting measured to give
     # every AfriQA language >= 0.90 language-ID agreement on AfriQA dev passages.
     language_bias: float = 0.5
+    # A question never repeats a pair of its own tokens (0: no such rule); the prompt does not
+    # count, so a passage's names can still be copied. Biased decoding otherwise loops.
+    no_repeat_ngram: int = 2
 
     def __post_init__(self):
         if not self.languages:
@@ -98,14 +101,15 @@ class GenerateConfig:
             raise ConfigError("samples, max_new_tokens and passages_per_batch must be >= 1")
         if not 0.0 < self.top_p <= 1.0 or self.temperature <= 0.0 or self.top_k < 1:
             raise ConfigError("need 0 < top_p <= 1, temperature > 0, top_k >= 1")
-        if self.language_bias < 0:
-            raise ConfigError("language_bias must be >= 0")
+        if self.language_bias < 0 or self.no_repeat_ngram < 0:
+            raise ConfigError("language_bias and no_repeat_ngram must be >= 0")
         if self.decoding == "greedy" and self.samples != 1:
             raise ConfigError("greedy decoding gives one question per language: samples=1")
 
     def settings(self) -> dict:
         """What a JSONL row records: everything that changes the questions."""
-        keep = ["decoding", "max_new_tokens", "max_passage_tokens", "seed", "vocabulary"]
+        keep = ["decoding", "max_new_tokens", "max_passage_tokens", "seed", "vocabulary",
+                "no_repeat_ngram"]
         if self.vocabulary == "language":
             keep.append("language_bias")
         if self.decoding == "sample":
@@ -204,7 +208,8 @@ def generate_questions(model, tokenizer, passages: list[tuple[str, str, str]],
     else:
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         decode = qgen_decode.HFDecoder(model, pad_id).decode
-    out = decode(prefixes, tails, owner, cfg.max_new_tokens, stops, pick, per_row)
+    out = decode(prefixes, tails, owner, cfg.max_new_tokens, stops, pick, per_row,
+                 cfg.no_repeat_ngram)
     return [{"doc_id": d, "lang": lang, "sample": s, "token_ids": ids,
              "question": tokenizer.decode(ids, skip_special_tokens=True).strip()}
             for (d, lang, s), ids in zip(keys, out)]

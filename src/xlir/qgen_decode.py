@@ -148,14 +148,16 @@ class SharedPrefixDecoder:
     def decode(self, prefixes: Sequence[Sequence[int]], tails: Sequence[Sequence[int]],
                row_prefix: Sequence[int], max_new_tokens: int, stops: Sequence[int],
                pick: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-               scores: Sequence[torch.Tensor] | None = None) -> list[list[int]]:
+               scores: Sequence[torch.Tensor] | None = None,
+               no_repeat: int = 0) -> list[list[int]]:
         """New tokens of every row, without the stop token that ended it.
 
         prefixes: token ids of each passage prefix; tails: ids each row adds after its prefix;
         row_prefix: the prefix of each row (non-decreasing: a passage's rows are contiguous);
         pick(logits (n, V'), alive rows (n,)) -> chosen column of each row, V' being the ids some
         row may write (every id when `scores` is None); scores: per row, a float vector over the
-        vocabulary added to its logits (-inf: never written)."""
+        vocabulary added to its logits (-inf: never written); no_repeat: a row never writes an
+        n-gram of this many tokens twice among its new tokens (0: no such rule)."""
         order = list(row_prefix)
         if order != sorted(order):
             raise ValueError("rows of one passage must be contiguous (row_prefix sorted)")
@@ -185,6 +187,8 @@ class SharedPrefixDecoder:
                 logits = torch.tanh(logits / self.final_softcap) * self.final_softcap
             if row_mask is not None:
                 logits = logits.float() + row_mask
+            if no_repeat:
+                logits = ban_repeats(logits, alive, out, no_repeat, vocab)
             nxt = pick(logits, alive)
             if vocab is not None:
                 nxt = vocab[nxt]
@@ -216,6 +220,28 @@ class SharedPrefixDecoder:
         table = torch.stack([torch.as_tensor(s, dtype=torch.float32) for s in scores])
         vocab = torch.isfinite(table).any(0).nonzero().squeeze(1)
         return self.head[vocab].contiguous(), table[:, vocab].contiguous(), vocab
+
+
+def ban_repeats(logits, alive, out: list[list[int]], n: int, vocab):
+    """-inf for every token that would complete an n-gram the row already wrote among its new
+    tokens (the prompt does not count: copying a passage's name stays possible). `vocab`:
+    the ids of the logits' columns (None: column = id)."""
+    logits = logits.clone()
+    for i, row in enumerate(alive.tolist()):
+        gen = out[row]
+        if len(gen) < n - 1 or n < 1:
+            continue
+        tail = tuple(gen[len(gen) - n + 1:]) if n > 1 else ()
+        banned = {gen[j + n - 1] for j in range(len(gen) - n + 1)
+                  if tuple(gen[j:j + n - 1]) == tail}
+        if not banned:
+            continue
+        ids = torch.tensor(sorted(banned), dtype=torch.long)
+        if vocab is not None:
+            pos = torch.searchsorted(vocab, ids).clamp(max=len(vocab) - 1)
+            ids = pos[vocab[pos] == ids]
+        logits[i, ids] = float("-inf")
+    return logits
 
 
 def _groups(owner: torch.Tensor) -> list[tuple[int, tuple[int, int]]]:
@@ -262,7 +288,8 @@ class HFDecoder:
         return logits, out.past_key_values
 
     @torch.inference_mode()
-    def decode(self, prefixes, tails, row_prefix, max_new_tokens, stops, pick, scores=None):
+    def decode(self, prefixes, tails, row_prefix, max_new_tokens, stops, pick, scores=None,
+               no_repeat: int = 0):
         p_ids, p_mask = left_pad(prefixes, self.pad_id)
         p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
         _, cache = self._last_logits(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos)
@@ -284,6 +311,8 @@ class HFDecoder:
         for step in range(max_new_tokens):
             if row_mask is not None:
                 logits = logits.float() + row_mask
+            if no_repeat:
+                logits = ban_repeats(logits, alive, out, no_repeat, None)
             nxt = pick(logits, alive)
             done = torch.isin(nxt, stop_set)
             for row, tok, d in zip(alive.tolist(), nxt.tolist(), done.tolist()):
