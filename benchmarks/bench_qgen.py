@@ -57,18 +57,29 @@ def _vocabularies(tok, stops, strength: float):
     return {lang: v["scores"] for lang, v in vocab.items()}
 
 
-def _processor(rows_scores):
-    """A logits processor adding each row's scores (what xlir's decoder does)."""
+def _processor(rows_scores, prompt_width: int, no_repeat: int):
+    """Logits processors doing what xlir's decoder does: add each row's scores, and ban a
+    token that would repeat an n-gram of the row's new tokens (those after `prompt_width`, the
+    left-padded prompt)."""
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList
 
-    table = torch.stack(rows_scores)
+    table = torch.stack(rows_scores) if rows_scores[0] is not None else None
 
-    class Add(LogitsProcessor):
+    class Rules(LogitsProcessor):
         def __call__(self, input_ids, scores):
-            return scores + table.to(scores.dtype)
+            if table is not None:  # in float32, as xlir adds them (bf16 would round them)
+                scores = scores.float() + table
+            n = no_repeat
+            for r, row in enumerate(input_ids[:, prompt_width:].tolist()):
+                if n and len(row) >= n - 1:
+                    tail = row[len(row) - n + 1:]
+                    for j in range(len(row) - n + 1):
+                        if row[j:j + n - 1] == tail:
+                            scores[r, row[j + n - 1]] = float("-inf")
+            return scores
 
-    return LogitsProcessorList([Add()])
+    return LogitsProcessorList([Rules()])
 
 
 def _row_scores(tok, scores, passage, lang):
@@ -109,14 +120,16 @@ def _run(method: str, dtype: str, args) -> dict:
                                                 cfg, stops=stops, scores=scores)
         elif method == "per-prompt":
             for ids, keep in prompts:
-                model.generate(input_ids=torch.tensor([ids]), logits_processor=_processor([keep]),
-                               **kw)
+                model.generate(input_ids=torch.tensor([ids]), **kw,
+                               logits_processor=_processor([keep], len(ids),
+                                                           cfg.no_repeat_ngram))
         else:  # padded batches of whole prompts, the usual batched `generate`
             for i in range(0, len(prompts), args.batch):
                 chunk = prompts[i:i + args.batch]
                 ids, mask = qgen_decode.left_pad([p for p, _ in chunk], tok.pad_token_id)
-                model.generate(input_ids=ids, attention_mask=mask,
-                               logits_processor=_processor([k for _, k in chunk]), **kw)
+                model.generate(input_ids=ids, attention_mask=mask, **kw,
+                               logits_processor=_processor([k for _, k in chunk], ids.shape[1],
+                                                           cfg.no_repeat_ngram))
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"method": method, "dtype": dtype, "queries": len(prompts),
             "qps": len(prompts) / seconds, "cpu_per_query": cpu / len(prompts),
@@ -148,8 +161,9 @@ def _greedy_check(args, dtype: str) -> str:
             tok, row["lang"])
         out = model.generate(input_ids=torch.tensor([ids]), do_sample=False, eos_token_id=stops,
                              max_new_tokens=args.new_tokens, pad_token_id=tok.pad_token_id,
-                             logits_processor=_processor([_row_scores(tok, scores, p,
-                                                                      row["lang"])]))
+                             logits_processor=_processor(
+                                 [_row_scores(tok, scores, p, row["lang"])], len(ids),
+                                 cfg.no_repeat_ngram))
         ref = [i for i in out[0, len(ids):].tolist() if i not in stops]
         same += ref == row["token_ids"]
     return (f"{dtype}: {same}/{len(rows)} greedy rows (language scores, bias {args.bias}) "
@@ -287,7 +301,7 @@ def main() -> None:
                     help="1 avoids OpenMP stragglers when other processes share the cores")
     ap.add_argument("--methods", default="xlir,xlir-full,hf-padded")
     ap.add_argument("--dtypes", default="bfloat16")
-    ap.add_argument("--bias", type=float, default=0.5, help="language_bias of the xlir method")
+    ap.add_argument("--bias", type=float, default=1.0, help="language_bias of the xlir method")
     ap.add_argument("--sweep", help="comma-separated bias strengths: fidelity per strength")
     ap.add_argument("--natural", action="store_true",
                     help="questions stop at eos/newline (a trained --model); language-ID too")

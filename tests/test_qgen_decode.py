@@ -57,7 +57,7 @@ def _reference(model, tokenizer, title, text, lang, cfg, stops, scores=None):
 
         class Add(LogitsProcessor):
             def __call__(self, input_ids, logits):
-                return logits + row.to(logits.dtype)
+                return logits.float() + row  # in float32, as the decoders add it
 
         processors.append(Add())
     n = cfg.no_repeat_ngram
