@@ -301,7 +301,7 @@ def main() -> None:
                     help="1 avoids OpenMP stragglers when other processes share the cores")
     ap.add_argument("--methods", default="xlir,xlir-full,hf-padded")
     ap.add_argument("--dtypes", default="bfloat16")
-    ap.add_argument("--bias", type=float, default=1.0, help="language_bias of the xlir method")
+    ap.add_argument("--bias", type=float, default=0.5, help="language_bias of the xlir method")
     ap.add_argument("--sweep", help="comma-separated bias strengths: fidelity per strength")
     ap.add_argument("--natural", action="store_true",
                     help="questions stop at eos/newline (a trained --model); language-ID too")

@@ -87,10 +87,11 @@ class GenerateConfig:
     # "language": a row writes only its language's pieces (xlir.qgen_vocab); "full": anything.
     vocabulary: Literal["language", "full"] = "language"
     # With vocabulary "language": strength of the bias towards pieces typical of the language
-    # over its neighbours (0: restriction alone). 1.0 is the weakest of 0, 0.25, 0.5, 1 that
-    # gave every AfriQA language >= 0.90 language-ID agreement on AfriQA dev passages
-    # (BENCHMARKS.md, "Language fidelity"); 0.5 writes more fluent questions (Zulu at 0.83).
-    language_bias: float = 1.0
+    # over its neighbours (0: restriction alone). On AfriQA dev passages (BENCHMARKS.md,
+    # "Language fidelity") 0.5 gave macro language-ID agreement 0.97, every language >= 0.96
+    # but Zulu (0.83, read as Xhosa), with the passage's names kept; 1.0 gave 1.00 everywhere
+    # but long strings of typical words that crowd the names out.
+    language_bias: float = 0.5
     # A question never repeats a pair of its own tokens (0: no such rule); the prompt does not
     # count, so a passage's names can still be copied. Biased decoding otherwise loops.
     no_repeat_ngram: int = 2
