@@ -405,3 +405,19 @@ def test_a_study_evaluates_user_parallel_text(tmp_path, tiny_st_encoder_dir):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "eng.txt, line 2: empty text" in lines[-1]
     assert not list((tmp_path / "study2").glob("systems/*/*/metrics.json"))
+
+
+def test_an_augment_stage_is_found_done_whatever_its_task_label(tmp_path):
+    """Plan targets are SYSTEM/aALPHA/TASK; a task label starting with "a" ("afriqa-xqg")
+    once split the target at the wrong "/a" and stopped the quick preset."""
+    from types import SimpleNamespace
+
+    from xlir.study_progress import finished
+
+    study = SimpleNamespace(root=tmp_path, system_specs={"frozen-s13": None})
+    target = "frozen-s13/a0.1/afriqa-xqg"
+    assert not finished(study, "augment", target)
+    write_json(tmp_path / "systems" / "xqg-frozen-s13-a0.1" / "afriqa-xqg" / "metrics.json", {})
+    assert finished(study, "augment", target)
+    assert not finished(study, "augment", "frozen-s13/a0.1/afriqa-xqg-dev")
+    assert finished(study, "augment", "best/a0.1/afriqa-xqg")  # `best`: any system

@@ -37,8 +37,8 @@ def finished(study, stage: str, target: str) -> bool:
     if stage in ("qgen-train", "qgen-generate"):  # generation done implies training done
         return (study.root / "xqg" / "queries.done.json").is_file()
     if stage == "augment":  # `best` and method labels name their system(s) only once run
-        system, rest = target.rsplit("/a", 1)
-        alpha, task = rest.split("/", 1)
+        system, alpha, task = target.split("/")  # labels never hold "/": task may be "afriqa"
+        alpha = alpha[1:]
         name = system if system in study.system_specs else "*"
         return any(systems.glob(f"xqg-{name}-a{alpha}/{task}/metrics.json"))
     return False
