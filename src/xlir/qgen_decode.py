@@ -185,17 +185,7 @@ class SharedPrefixDecoder:
             logits = torch.matmul(hidden, head.T)
             if self.final_softcap:
                 logits = torch.tanh(logits / self.final_softcap) * self.final_softcap
-            if row_mask is not None:
-                logits = logits.float() + row_mask
-            if no_repeat:
-                logits = ban_repeats(logits, alive, out, no_repeat, vocab)
-            nxt = pick(logits, alive)
-            if vocab is not None:
-                nxt = vocab[nxt]
-            done = torch.isin(nxt, stop_set)
-            for row, tok, d in zip(alive.tolist(), nxt.tolist(), done.tolist()):
-                if not d:
-                    out[row].append(tok)
+            nxt, done = choose(logits, row_mask, alive, out, no_repeat, vocab, pick, stop_set)
             if done.all() or step == max_new_tokens - 1:
                 break
             if done.any():
@@ -220,6 +210,25 @@ class SharedPrefixDecoder:
         table = torch.stack([torch.as_tensor(s, dtype=torch.float32) for s in scores])
         vocab = torch.isfinite(table).any(0).nonzero().squeeze(1)
         return self.head[vocab].contiguous(), table[:, vocab].contiguous(), vocab
+
+
+def choose(logits, row_mask, alive, out: list[list[int]], no_repeat: int, vocab, pick,
+           stop_set):
+    """One step's choice, the same for both decoders: each row's scores added, its repeats
+    banned, a token picked and appended to the row's output unless it is a stop.
+    -> (chosen ids (n,), done (n,) bool)."""
+    if row_mask is not None:
+        logits = logits.float() + row_mask
+    if no_repeat:
+        logits = ban_repeats(logits, alive, out, no_repeat, vocab)
+    nxt = pick(logits, alive)
+    if vocab is not None:
+        nxt = vocab[nxt]
+    done = torch.isin(nxt, stop_set)
+    for row, tok, d in zip(alive.tolist(), nxt.tolist(), done.tolist()):
+        if not d:
+            out[row].append(tok)
+    return nxt, done
 
 
 def ban_repeats(logits, alive, out: list[list[int]], n: int, vocab):
@@ -309,15 +318,7 @@ class HFDecoder:
         alive = torch.arange(len(tails))
         out: list[list[int]] = [[] for _ in tails]
         for step in range(max_new_tokens):
-            if row_mask is not None:
-                logits = logits.float() + row_mask
-            if no_repeat:
-                logits = ban_repeats(logits, alive, out, no_repeat, None)
-            nxt = pick(logits, alive)
-            done = torch.isin(nxt, stop_set)
-            for row, tok, d in zip(alive.tolist(), nxt.tolist(), done.tolist()):
-                if not d:
-                    out[row].append(tok)
+            nxt, done = choose(logits, row_mask, alive, out, no_repeat, None, pick, stop_set)
             if done.all() or step == max_new_tokens - 1:
                 break
             if done.any():
