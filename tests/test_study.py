@@ -42,6 +42,8 @@ def test_every_stage_writes_its_outputs(tiny_study):
     assert len(xqg) == 4 and {"xqg-frozen-s1-a0.1", "xqg-frozen-s1-a0.5"} <= xqg
     for name in xqg:
         assert (root / "systems" / name / "tiny-dev" / "metrics.json").is_file(), name
+    quality = json.loads((root / "xqg" / "quality.json").read_text())["per_language"]
+    assert {len(q["examples"]) for q in quality.values()} == {8}  # up to ten per language
     selection = json.loads((root / "xqg" / "selection.json").read_text())
     assert selection["select_on"] == "tiny-dev" and len(selection["systems"]) == 2
     for base, rec in selection["systems"].items():

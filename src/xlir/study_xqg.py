@@ -114,7 +114,7 @@ def _quality(queries: Path, out: Path) -> None:
     classifier = default_classifier()
     accuracy = sib_accuracy(classifier, words=12)
     storage.write_json(out, {
-        "per_language": query_quality(read_generated(queries), classifier),
+        "per_language": query_quality(read_generated(queries), classifier, examples=10),
         "classifier_accuracy": accuracy,
         "classifier_note": "language ID: character n-gram classifier trained on SIB-200 train "
                            "sentences; its accuracy on SIB-200 test sentences cut to 12 words: "
