@@ -221,6 +221,7 @@ def test_every_marker_is_explained_beside_its_table(answered):
                                     "worse"), after
             for words in ("* significantly better", "~ significantly worse", "Holm"):
                 assert words in after
+            assert re.search(r"afriqa: 100 queries \(fra_Latn 20, hau_Latn 20", after)  # sizes
     assert marked == 1
 
 

@@ -131,5 +131,6 @@ def test_executor_options_and_resources_are_checked(setup):
     # the graph: retrieval waits for its training, fusion for both runs, xQG for every retrieval
     assert stages["retrieve:lora-s1/tiny"].deps == ("train:lora-s1",)
     assert set(stages["fuse:hybrid-lora-s1/tiny"].deps) == {"retrieve:lora-s1/tiny", "retrieve:bm25/tiny"}
-    assert set(stages["xqg:xqg"].deps) == {f"retrieve:{s}-s1/tiny" for s in ("frozen", "lora", "bitfit")}
+    assert set(stages["xqg:xqg"].deps) == {f"retrieve:{s}-s1/{t}" for s in ("frozen", "lora", "bitfit")
+                                           for t in ("tiny", "tiny-dev")}
     assert [s.kind for s in stages.values()].count("train") == 3

@@ -140,7 +140,7 @@ def per_language(files: StudyFiles, page: Page) -> None:
                      for lang in langs]
             rows.append([system, *cells, _f(macro(m, measure))])
         page.table(["system"] + langs + ["macro"], rows,
-                   files.sizes(task) + " " + _marker_note(frozen, full))
+                   _marker_note(frozen, full) + " " + files.sizes(task))
 
 
 def _marker_note(frozen: str | None, full: str | None) -> str:
@@ -305,7 +305,7 @@ def costs(files: StudyFiles, page: Page) -> None:
                "encoder. '-': no manifest (not trained, or the study has not reached it). "
                "Times on the machine below.")
     gen, languages = files.xqg_generation, files.config.get("xqg", {}).get("languages", [])
-    if gen.get("seconds_now") and gen.get("passages") and languages:
+    if "seconds_now" in gen and gen.get("passages") and languages:
         per_1000 = gen["seconds_now"] / gen["passages"] / len(languages) * 1000
         page.para(f"xQG generation: {gen['rows_written_now']:,} questions for "
                   f"{gen['passages']:,} passages in {len(languages)} languages in "
