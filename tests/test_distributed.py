@@ -7,8 +7,8 @@ batches r, r+2, ... of size 4: the same 8 pairs per step as the single process),
 negative, 4 steps. With gathering, each rank's loss sees all 16 candidates, as the single
 process does; DDP averages the two ranks' gradients, which equals the single process's mean.
 Measured on the 2-core CPU machine: the logged per-step losses (the trainer rounds them to 4
-decimals) are identical, and the final LoRA weights differ by at most 2.1e-6 (float32
-reduction order); the test allows 1e-4 on losses and 1e-5 on weights. About 45 s.
+decimals) are identical, and the final LoRA weights differ by 2.1e-6 to 1.6e-5 (float32
+reduction order, grown by AdamW's normalised step); the test allows 1e-4 on both. About 45 s.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def test_two_processes_match_one(no_dropout_model, tmp_path):
     w1, w2 = (load_file(str(tmp_path / r / "adapter" / "adapter_model.safetensors")) for r in ("one", "two"))
     diff = max((w1[k] - w2[k]).abs().max().item() for k in w1)
     print(f"max |weight difference| after 4 steps: {diff:.2e}")
-    assert diff < 1e-5
+    # AdamW divides by the gradient's running size, so float32 reduction-order differences on
+    # near-zero gradients grow into step-sized ones: measured 2.1e-6 and 1.6e-5 on this machine
+    # in two runs of the same code (lr 1e-2, 4 steps: a wrong gradient moves weights ~1e-2).
+    assert diff < 1e-4
     manifest = json.loads((tmp_path / "two" / "xlir-model.json").read_text())
     assert manifest["method"] == "lora"
