@@ -12,7 +12,9 @@ attends to it without a copy (xlir.qgen_decode.SharedPrefixDecoder for Gemma-3; 
 Face cache, copied per row, for other architectures); a row that emits eos or a newline leaves
 the batch. With `vocabulary: language` (the default) a row may write only the pieces of its
 language's monolingual text, digits and punctuation, and its passage's names and numbers
-(xlir.qgen_vocab); the output layer is cut to those ids. Sampling is top-p restricted to the
+(xlir.qgen_vocab), biased towards pieces typical of the language (`language_bias`), and never
+repeats a pair of its own tokens (`no_repeat_ngram`); the output layer is cut to the allowed
+ids. Sampling is top-p restricted to the
 top-k logits, with one random generator per row seeded from (seed, doc_id, lang, sample): a
 row's output does not depend on which other passages share its batch, so a resumed run writes
 the same questions.
