@@ -57,6 +57,22 @@ def test_answer_preset_expands_and_chooses_nothing_on_any_split():
         assert train.dev is None and train.max_pairs == 1024 and train.epochs == 1
     flores = next(t for t in config.tasks if t.name == "flores-x2en")
     assert len(set(flores.languages)) >= 100
+    # xQG on the full AfriQA pool in one seen and two unseen languages; base system and alpha
+    # chosen on AfriQA dev (held out: role select), never on the test task.
+    from xlir.data.languages import group_of
+    from xlir.qgen import config_from
+    from xlir.qgen_train import QGenTrainConfig
+
+    x = config.xqg
+    test = next(t for t in config.tasks if t.label == x.task)
+    assert x.enabled and test.split == "test" and test.distractors is None
+    assert test.max_queries_per_language is None and test.languages is None
+    assert sorted(group_of(lang) for lang in x.languages) == ["seen", "unseen", "unseen"]
+    dev = next(t for t in config.tasks if t.label == x.select_on)
+    assert dev.role == "select" and dev.split == "dev" and set(dev.languages) <= set(x.languages)
+    assert [t.label for t in config.tasks if t.role == "select"] == [dev.label]
+    assert from_dict(QGenTrainConfig, x.train).split == "train"
+    config_from(merge(x.generate, {"languages": list(x.languages)}))
 
 
 def test_quick_preset_covers_what_the_readme_promises():

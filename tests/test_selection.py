@@ -204,6 +204,69 @@ def test_a_grown_study_runs_only_its_new_stages(tmp_path):
               root)._check_same_config()
 
 
+XQG = {"enabled": True, "task": "afriqa", "select_on": "afriqa-dev", "systems": ["frozen-s13", "best"],
+       "candidates": ["lora-s13"], "languages": ["hau_Latn"]}
+DEV = {"name": "afriqa", "label": "afriqa-dev", "split": "dev", "role": "select"}
+
+
+def _with_xqg(**over):
+    over = {"xqg": XQG, **over}
+    return _config(tasks=[{"name": "afriqa"}, {"name": "tydi-mono", "label": "tydi-en-dev"}, DEV],
+                   **over)
+
+
+def test_a_task_held_out_for_xqg_is_evaluated_only_for_the_systems_that_choose():
+    """role select: frozen-s13 and the candidates are evaluated on it, nobody else, and no
+    BM25 or hybrid run is made on it; `best` is chosen among the candidates alone."""
+    from xlir.study import Study
+    from xlir.study_xqg import best_candidates, selection_systems
+
+    study = Study(_with_xqg(), "unused")
+    assert selection_systems(study) == ["frozen-s13", "lora-s13"]
+    assert best_candidates(study) == ["lora-s13"]
+    assert [t.label for t in study.tasks_of("lora-s13")] == ["afriqa", "tydi-en-dev", "afriqa-dev"]
+    assert [t.label for t in study.tasks_of("lora-s42")] == ["afriqa", "tydi-en-dev"]
+    assert [t.label for t in study.tasks_of("frozen-s42")] == ["afriqa", "tydi-en-dev"]
+    keys = {s.key for s in study.stages()}
+    assert {"retrieve:frozen-s13/afriqa-dev", "retrieve:lora-s13/afriqa-dev"} <= keys
+    assert not {k for k in keys if k.endswith("afriqa-dev") and (
+        "bm25" in k or "hybrid" in k or "s42" in k)}
+    plan = study.plan()
+    assert ("retrieve", "bm25/afriqa-dev") not in plan and ("retrieve", "lora-s42/afriqa-dev") not in plan
+    # without candidates, `best` is chosen among every trained system
+    every = Study(_with_xqg(xqg={**XQG, "candidates": None}), "unused")
+    assert best_candidates(every) == ["lora-s13", "lora-s42"]
+
+
+@pytest.mark.parametrize("xqg, tasks, message", [
+    (XQG, [{"name": "afriqa"}, {**DEV, "label": "other-dev"}, DEV],
+     "tasks.other-dev.role: 'select' is for the task xqg.select_on names"),
+    ({**XQG, "candidates": ["lora-s7"]}, None, r"xqg.candidates: \['lora-s7'\] name no method"),
+    ({**XQG, "systems": ["bitfit"]}, None, r"xqg.systems: \['bitfit'\] name no method"),
+    ({**XQG, "candidates": []}, None, "xqg.candidates: name at least one"),
+])
+def test_a_held_out_task_or_a_candidate_that_names_nothing_is_refused(xqg, tasks, message):
+    with pytest.raises(ConfigError, match=message):
+        _config(tasks=tasks or [{"name": "afriqa"}, DEV], xqg=xqg)
+
+
+def test_a_finished_study_may_gain_xqg_and_its_held_out_task_but_nothing_else():
+    """How the study of record grows by xQG: the stored tasks stay, a role-select task is
+    appended, xQG goes from off to on; once on, it stays as it was."""
+    from xlir.config import to_dict
+    from xlir.study_config import changes
+
+    stored = json.loads(json.dumps(to_dict(_config())))
+    assert changes(stored, _with_xqg()) == []
+    test_task = _config(tasks=[{"name": "afriqa"}, {"name": "tydi-mono", "label": "tydi-en-dev"},
+                               {"name": "amqa"}])
+    assert changes(stored, test_task) == [
+        "tasks (the stored ones must stay, in order; only tasks of role 'select' may be added)"]
+    with_xqg = json.loads(json.dumps(to_dict(_with_xqg())))
+    assert changes(with_xqg, _with_xqg()) == []
+    assert changes(with_xqg, _with_xqg(xqg={**XQG, "alphas": [0.5]})) == ["xqg"]
+
+
 @pytest.mark.parametrize("over, key", [
     ({"seeds": []}, "seeds: [] must be"),
     ({"methods": [{"name": "frozen"}, {"name": "lora", "seeds": []}]}, "methods.lora.seeds: []"),

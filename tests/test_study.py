@@ -66,6 +66,14 @@ def test_every_stage_writes_its_outputs(tiny_study):
     assert ("Dense systems and BM25 both read passages as '{title} {text}' on tasks that keep "
             "titles (tiny, tiny-dev)") in report
     assert "Each base system and its alpha were chosen on tiny-dev (held out from tiny)" in report
+    # A task held out for a choice is in no table of the answer: no BM25 or hybrid run on it,
+    # no decision row, no drift entry.
+    assert not (root / "systems" / "bm25" / "tiny-dev").exists()
+    assert not (root / "systems" / "hybrid-lora-s1" / "tiny-dev").exists()
+    decision = json.loads((root / "report" / "decision.json").read_text())
+    assert "tiny-dev" not in json.dumps(decision)
+    drift = json.loads((root / "drift.json").read_text())["systems"]
+    assert drift and all("tiny-dev" not in tasks for tasks in drift.values())
     assert "Chosen: on tiny-dev." in report
     assert re.search(r"xQG generation: 16 questions for 8 passages in 2 languages in \d+ s", report)
     assert "### Generator training" in report
@@ -258,7 +266,7 @@ def test_a_study_that_failed_before_any_stage_takes_the_fixed_config(tmp_path, t
     assert (tmp_path / "study" / "config.resolved.json").is_file()
     study(str(beir))._check_same_config()  # nothing was computed: the fixed config is taken
     (tmp_path / "study" / "fertility.json").write_text("{}")  # once a stage has output, not
-    with pytest.raises(ConfigError, match=r"another config \(changed: tasks\)"):
+    with pytest.raises(ConfigError, match=r"another config \(changed: tasks \(the stored ones must stay"):
         study(str(beir))._check_same_config()
 
 

@@ -117,6 +117,17 @@ def test_swap_reuses_the_twin_and_encodes_each_language_through_its_adapter(
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
     Study(_config(tmp_path, tiny_st_encoder_dir, beir, swap_tasks=["tiny"])).run()
     assert before == {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    # A study grown from results of record holds the swap's metrics and mlm.json but no
+    # adapters: nothing reads them any more, so they are not trained again.
+    import shutil
+
+    for lang in ("hau_Latn", "yor_Latn"):
+        d = root / "madx-swap-s1" / "lang_adapters" / lang
+        for p in d.iterdir():
+            if p.name != "mlm.json":
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    Study(_config(tmp_path, tiny_st_encoder_dir, beir, swap_tasks=["tiny"])).run()
+    assert sorted(p.name for p in (root / "madx-swap-s1/lang_adapters/hau_Latn").iterdir()) == ["mlm.json"]
 
 
 def test_a_swap_without_a_twin_trains_its_own_task_adapter(tmp_path, tiny_st_encoder_dir,

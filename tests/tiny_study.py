@@ -59,7 +59,7 @@ def study_config(tmp: Path, beir: Path, encoder: Path, generator: Path) -> dict:
                   "epochs": 1, "batch_size": 2, "hard_negatives": 0, "eval_steps": 1,
                   "logging_steps": 1, "query_max_length": 16, "passage_max_length": 32},
         "tasks": [{"name": str(beir), "label": "tiny", "split": "test"},
-                  {"name": str(beir), "label": "tiny-dev", "split": "dev"}],
+                  {"name": str(beir), "label": "tiny-dev", "split": "dev", "role": "select"}],
         "baselines": ["bm25", "hybrid"], "max_seq_length": 32, "batch_size": 4, "k": 10,
         "xqg": {"enabled": True, "task": "tiny", "systems": ["frozen", "best"],
                 "select_on": "tiny-dev",

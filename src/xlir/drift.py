@@ -49,11 +49,16 @@ def embedding_drift(study: str | Path) -> dict:
     reference = _folders(root / "systems" / f"{frozen[0]}-s{seeds[0]}" / "embeddings")
     # Which task a cache folder belongs to: queries by their ids (the task's query_lang),
     # passages by their count (tasks/*.json "documents").
+    # Tasks held out for a choice (role "select") are no probe: not every system encodes them.
+    held = {t.get("label") or t.get("name") for t in config.get("tasks", [])
+            if t.get("role") == "select"}
     query_lang, owner = {}, {}
     for p in sorted(root.glob(f"systems/{frozen[0]}-s{seeds[0]}/*/metrics.json")):
         m = storage.read_json(p)
-        query_lang[m["task"]] = m.get("query_lang", {})
-    documents = {p.stem: storage.read_json(p).get("documents") for p in sorted(root.glob("tasks/*.json"))}
+        if m["task"] not in held:
+            query_lang[m["task"]] = m.get("query_lang", {})
+    documents = {p.stem: storage.read_json(p).get("documents")
+                 for p in sorted(root.glob("tasks/*.json")) if p.stem not in held}
     sizes = _passage_sizes(reference)
     out: dict[str, dict] = {}
     for m in methods:

@@ -58,14 +58,21 @@ class StudyFiles:
         self.environment = _read(self.root / "environment.json", {})
         self.study = _read(self.root / "study.json", {})
         self.fertility = _read(self.root / "fertility.json", {})
-        self.tasks = {p.stem: _read(p) for p in sorted((self.root / "tasks").glob("*.json"))}
+        # Tasks held out for a choice (tasks[].role "select", e.g. xqg.select_on): their
+        # metrics are read into held_out, never into the answer's tables.
+        held = {t.get("label") or t.get("name") for t in self.config.get("tasks", [])
+                if isinstance(t, dict) and t.get("role") == "select"}
+        self.tasks = {p.stem: _read(p) for p in sorted((self.root / "tasks").glob("*.json"))
+                      if p.stem not in held}
         self.metrics: dict[str, dict[str, dict]] = {}  # task -> system -> metrics
         self.paths: dict[tuple[str, str], Path] = {}   # (task, system) -> its metrics.json
+        self.held_out: dict[str, dict[str, dict]] = {}
         tables: dict[Path, dict] = {}
         for p in sorted(self.root.glob("systems/*/*/metrics.json")):
             m = _read(p, keys=("task", "system"))
             read_per_query(self.root, m, tables)  # results of record: one table per task
-            self.metrics.setdefault(m["task"], {})[m["system"]] = m
+            (self.held_out if m["task"] in held else self.metrics).setdefault(
+                m["task"], {})[m["system"]] = m
             self.paths[m["task"], m["system"]] = p
         self.models = {p.parent.parent.name: _read(p)
                        for p in sorted(self.root.glob("systems/*/model/xlir-model.json"))}

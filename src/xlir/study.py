@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xlir import storage
+from xlir import storage, study_xqg
 from xlir.config import from_dict, merge, to_dict
 from xlir.errors import ConfigError
 from xlir.study_progress import time_left
@@ -88,12 +88,12 @@ class Study:
         c = self.config
         steps = []
         if "bm25" in c.baselines or "hybrid" in c.baselines:
-            steps += [("retrieve", f"bm25/{t.label}") for t in c.tasks]
+            steps += [("retrieve", f"bm25/{t.label}") for t in self.test_tasks()]
         for s in self.systems():  # seed-major: each finished round is a complete smaller study
             tasks = self.tasks_of(s)
             steps += [("train", s)] + [("retrieve", f"{s}/{t.label}") for t in tasks]
             if "hybrid" in c.baselines:
-                steps += [("fuse", f"hybrid-{s}/{t.label}") for t in tasks]
+                steps += [("fuse", f"hybrid-{s}/{t.label}") for t in tasks if t.role == "test"]
         if c.xqg.enabled:
             steps += [("qgen-train", "generator"), ("qgen-generate", "queries")]
             labels = [c.xqg.task] + ([c.xqg.select_on] if c.xqg.select_on else [])
@@ -108,7 +108,7 @@ class Study:
         c, out = self.config, []
         lexical = "bm25" in c.baselines or "hybrid" in c.baselines
         if lexical:
-            out += [Stage("retrieve", "bm25", t.label) for t in c.tasks]
+            out += [Stage("retrieve", "bm25", t.label) for t in self.test_tasks()]
         dense = []
         for s in self.systems():
             # a MAD-X swap system reads its twin's task adapter (study_swap)
@@ -123,7 +123,7 @@ class Study:
             if "hybrid" in c.baselines:
                 out += [Stage("fuse", f"hybrid-{s}", t.label,
                               (f"retrieve:{s}/{t.label}", f"retrieve:bm25/{t.label}"))
-                        for t in self.tasks_of(s)]
+                        for t in self.tasks_of(s) if t.role == "test"]
         if c.xqg.enabled:
             out.append(Stage("xqg", "xqg", deps=tuple(dense)))
         return out
@@ -169,9 +169,15 @@ class Study:
             "wall_s_total": round(self._previous_s + time.time() - self._t0, 1)})
 
     def tasks_of(self, system: str) -> list[TaskSpec]:
-        """The tasks a dense system is evaluated on (methods[].tasks; default: all)."""
-        method, _ = self.system_specs[system]
-        return [t for t in self.config.tasks if method.tasks is None or t.label in method.tasks]
+        """The tasks a dense system is evaluated on (methods[].tasks; default: every test task,
+        and a task held out for a choice when the system takes part in it)."""
+        method, chooses = self.system_specs[system][0], system in study_xqg.selection_systems(self)
+        return [t for t in self.config.tasks if (method.tasks is None or t.label in method.tasks)
+                and (t.role == "test" or chooses)]
+
+    def test_tasks(self) -> list[TaskSpec]:
+        """The tasks of the answer (role test), in config order."""
+        return [t for t in self.config.tasks if t.role == "test"]
 
     def _twin(self, system: str) -> str | None:
         if not self.system_specs[system][0].swap:
@@ -276,7 +282,7 @@ class Study:
         todo = method.name != "frozen" and not (out / "xlir-model.json").exists()
         if method.swap:
             from xlir.study_swap import adapters_missing, train_adapters
-        if not todo and not (method.swap and adapters_missing(self, system)):
+        if not todo and not (method.swap and adapters_missing(self, system) and self._needs_model(system)):
             return self.progress("train", system, skipped=True)  # frozen: nothing to train
         if todo:
             from xlir.train import train
@@ -287,6 +293,13 @@ class Study:
         if method.swap:
             train_adapters(self, system)
         self.progress("train", system, skipped=False)
+
+    def _needs_model(self, system: str) -> bool:
+        """Whether a stage still to run reads this system's model (a missing retrieval or xQG's
+        choice): a study grown from results of record never retrains what is only reported."""
+        missing = any(not (self.root / "systems" / system / t.label / "metrics.json").exists()
+                      for t in self.tasks_of(system))
+        return missing or system in study_xqg.selection_systems(self)
 
     def train_config(self, system: str):
         """The TrainConfig of a dense system: the study's `train`, the method's own `train`
@@ -366,7 +379,7 @@ class Study:
 
         tokenizer = AutoTokenizer.from_pretrained(str(resolve_encoder(self.config.encoder)))
         texts: dict[str, list[str]] = {}
-        for spec in self.config.tasks:
+        for spec in self.test_tasks():
             task = self.task(spec)
             for qid, text in task.queries.items():
                 texts.setdefault(task.query_lang[qid], []).append(text)

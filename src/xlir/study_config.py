@@ -32,6 +32,10 @@ class TaskSpec:
     # published AfriQA baselines were run; True: dense encoders read "{title} {text}".
     titles: bool = True
     options: dict[str, Any] = field(default_factory=dict)
+    # "test": part of the answer, every system is evaluated on it. "select": held out for a
+    # choice (xqg.select_on: the xQG base system and alpha): only the systems that choice
+    # needs are evaluated on it, and the report's tables, drift and fertility leave it out.
+    role: Literal["test", "select"] = "test"
 
     def __post_init__(self):
         # A BEIR folder given by path is labelled by its folder name: the label names folders
@@ -108,6 +112,9 @@ class XQGSpec:
     # chosen on its queries (xqg/selection.json), never on the xQG task. Its pool gets
     # generated questions too.
     select_on: str | None = None
+    # The systems `best` is chosen among: system names (`lora-s13`) or method labels (every
+    # seed); None: every trained system. Each is evaluated on select_on.
+    candidates: list[str] | None = None
     train: dict[str, Any] = field(default_factory=dict)
     generate: dict[str, Any] = field(default_factory=dict)
 
@@ -170,6 +177,25 @@ class StudyConfig:
                 self.xqg.select_on not in names or self.xqg.select_on == self.xqg.task):
             raise ConfigError(f"xqg.select_on: '{self.xqg.select_on}' must be one of the tasks "
                               f"{names} other than xqg.task ('{self.xqg.task}')")
+        for t in self.tasks:
+            if t.role == "select" and not (self.xqg.enabled and t.label == self.xqg.select_on):
+                raise ConfigError(f"tasks.{t.label}.role: 'select' is for the task xqg.select_on "
+                                  f"names (here {self.xqg.select_on!r}, xQG "
+                                  f"{'on' if self.xqg.enabled else 'off'}); nothing else "
+                                  f"chooses on it")
+            if t.role == "select" and t.label in (self.select_on, self.xqg.task):
+                raise ConfigError(f"tasks.{t.label}.role: 'select' cannot be select_on or "
+                                  f"xqg.task, which every system is evaluated on")
+        systems = {label for m in self.methods for label in
+                   [m.label] + [f"{m.label}-s{s}" for s in (m.seeds or self.seeds)]}
+        for key, given in (("systems", self.xqg.systems), ("candidates", self.xqg.candidates or [])):
+            unknown = [n for n in given if n not in systems and not (key == "systems" and n == "best")]
+            if self.xqg.enabled and unknown:
+                raise ConfigError(f"xqg.{key}: {unknown} name no method label or system "
+                                  f"(LABEL-sSEED) of this study")
+        if self.xqg.candidates is not None and not self.xqg.candidates:
+            raise ConfigError("xqg.candidates: name at least one system or method (or leave it "
+                              "out: every trained system)")
         for m in self.methods:
             if m.seeds is not None and (not m.seeds or set(m.seeds) - set(self.seeds)):
                 raise ConfigError(f"methods.{m.label}.seeds: {m.seeds} must be a non-empty "
@@ -213,11 +239,21 @@ def changes(resolved: dict, config: StudyConfig) -> list[str]:
     in a way resuming cannot absorb ([] when it can). Methods and seeds may be added: a new
     method label or seeds after the stored ones are new stages. A method already run must
     keep its every option, the stored seeds their order (the first seed's frozen encoding is
-    shared by the others), and everything else its value."""
+    shared by the others), and everything else its value. xQG may be switched on in a study
+    run without it, with a task of role 'select' appended for its choices."""
     old = _with_defaults(resolved)
     new = json.loads(json.dumps(to_dict(config)))
-    grows = {"methods", "seeds", *REPORT_ONLY, *EXECUTION_ONLY}
+    grows = {"methods", "seeds", "tasks", "xqg", *REPORT_ONLY, *EXECUTION_ONLY}
     changed = sorted(k for k in (set(old) | set(new)) - grows if old.get(k) != new.get(k))
+    # xQG may be switched on in a study that ran without it (its stages come last and read
+    # the others'); once on, it stays as it was.
+    if old.get("xqg", {}).get("enabled") and old.get("xqg") != new.get("xqg"):
+        changed.append("xqg")
+    # Tasks held out for a choice may be added after the stored ones; the rest stay.
+    stored, tasks = old.get("tasks", []), new.get("tasks", [])
+    if tasks[:len(stored)] != stored or any(t.get("role") != "select" for t in tasks[len(stored):]):
+        changed.append("tasks (the stored ones must stay, in order; only tasks of role "
+                       "'select' may be added)")
     if new.get("seeds", [])[:len(old.get("seeds", []))] != old.get("seeds"):
         changed.append("seeds (the stored ones must stay first, in order)")
     now = {m["label"]: m for m in new.get("methods", [])}

@@ -121,24 +121,49 @@ def _quality(queries: Path, out: Path) -> None:
                            + ", ".join(f"{k} {v:.2f}" for k, v in sorted(accuracy.items()))})
 
 
+def resolve(study, names: list[str]) -> list[str]:
+    """System names (`lora-s13`) and method labels (`lora`: every seed) -> systems."""
+    out: list[str] = []
+    for name in names:
+        out += [name] if name in study.system_specs else [
+            s for s, (m, _) in study.system_specs.items() if m.label == name]
+    return list(dict.fromkeys(out))
+
+
+def selection_systems(study) -> list[str]:
+    """The systems xqg.select_on is evaluated for: xqg.systems other than `best`, and the
+    candidates `best` is chosen among."""
+    x = study.config.xqg
+    if not (x.enabled and x.select_on):
+        return []
+    out = resolve(study, [n for n in x.systems if n != "best"])
+    if "best" in x.systems:
+        out += best_candidates(study)
+    return list(dict.fromkeys(out))
+
+
+def best_candidates(study) -> list[str]:
+    """xqg.candidates, resolved; default every trained system."""
+    x = study.config.xqg
+    if x.candidates is not None:
+        return resolve(study, x.candidates)
+    return [s for s, (m, _) in study.system_specs.items() if m.name != "frozen"] or study.systems()
+
+
 def _chosen_systems(study, task_label: str) -> list[str]:
-    """`best` = the trained (not frozen) system with the best macro primary measure on
-    `task_label` (xqg.select_on when set, else the xQG task itself); anything else names
-    systems (`lora-s13`) or methods (`lora`, every seed)."""
+    """`best` = the candidate (xqg.candidates; default every trained system) with the best
+    macro primary measure on `task_label` (xqg.select_on when set, else the xQG task
+    itself); anything else names systems (`lora-s13`) or methods (`lora`, every seed)."""
     chosen: list[str] = []
     for name in study.config.xqg.systems:
         if name == "best":
-            trained = [s for s, (method, _) in study.system_specs.items()
-                       if method.name != "frozen"] or study.systems()
             scores = {}
-            for s in trained:
+            for s in best_candidates(study):
                 m = storage.read_json(study.root / "systems" / s / task_label / "metrics.json")
                 scores[s] = m["macro"][m["primary"]]
             chosen.append(max(scores, key=scores.get))
-        elif name in study.systems():
-            chosen.append(name)
         else:
-            chosen += [s for s, (method, _) in study.system_specs.items() if method.label == name]
+            chosen += resolve(study, [name])
     return list(dict.fromkeys(chosen))
 
 
