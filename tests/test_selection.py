@@ -286,3 +286,41 @@ def test_a_bad_study_config_is_one_line_naming_its_key(tmp_path, over, key):
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert key in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_xqg_gain_is_reported_at_the_alpha_the_held_out_task_chose(tmp_path):
+    """decision.json's xqg rows: the augmented system at the dev-chosen alpha against its
+    base on the xQG task, over all languages, those with generated questions and the others,
+    and per language; a base for which dev chose alpha 0 gets one 'not augmented' row."""
+    from xlir.report_decision import decision
+    from xlir.results import _xqg_lines
+    from xlir.storage import read_json
+
+    root = write_study(tmp_path / "study", CORE)
+    config = read_json(root / "config.resolved.json")
+    config["xqg"] = {"enabled": True, "task": "afriqa", "select_on": "afriqa-dev",
+                     "languages": ["hau_Latn", "yor_Latn"]}
+    write_json(root / "config.resolved.json", config)
+    base = read_json(root / "systems" / "frozen-s13" / "afriqa" / "metrics.json")["per_query"]["nDCG@10"]
+    gain = {"hau_Latn": 0.05, "yor_Latn": 0.05}  # languages with generated questions gain
+    augmented = {q: s + gain.get(q.rsplit("-", 1)[0], 0.0) for q, s in base.items()}
+    write_json(root / "systems" / "xqg-frozen-s13-a0.1" / "afriqa" / "metrics.json",
+               {**_metrics("xqg-frozen-s13-a0.1", "afriqa", augmented), "alpha": 0.1,
+                "base_system": "frozen-s13"})
+    write_json(root / "xqg" / "selection.json", {"select_on": "afriqa-dev", "systems": {
+        "frozen-s13": {"alpha": 0.1, "scores": {"0": 0.5, "0.1": 0.6}},
+        "lora-s13": {"alpha": 0.0, "scores": {"0": 0.5, "0.1": 0.4}}}})
+    rows = decision(root)["xqg"]
+    by = {(r["base"], r["grouping"], r["group"]): r for r in rows}
+    assert by["lora-s13", "all", "all"]["verdict"] == "not augmented (alpha 0 chosen)"
+    assert len([r for r in rows if r["base"] == "lora-s13"]) == 1
+    generated, other = by["frozen-s13", "xqg", "generated"], by["frozen-s13", "xqg", "other"]
+    assert generated["estimate"] == pytest.approx(0.05) and generated["verdict"] == "xQG helps"
+    assert other["estimate"] == pytest.approx(0.0) and other["n_languages"] == 3
+    assert by["frozen-s13", "all", "all"]["estimate"] == pytest.approx(0.02)  # 2 of 5 languages
+    assert by["frozen-s13", "language", "fra_Latn"]["verdict"] == "no difference detectable"
+    assert by["frozen-s13", "language", "hau_Latn"]["p_holm"] is not None
+    lines = _xqg_lines(decision(root), "pretraining")
+    assert "chosen on afriqa-dev (held out)" in lines[1]
+    assert "| frozen-s13 | 0.1 | languages questions were generated in | 80 | +0.050 [+0.050, +0.050] |" in "\n".join(lines)
+    assert "| lora-s13 | 0 | all | | | | not augmented (alpha 0 chosen) |" in lines

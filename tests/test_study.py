@@ -71,7 +71,21 @@ def test_every_stage_writes_its_outputs(tiny_study):
     assert not (root / "systems" / "bm25" / "tiny-dev").exists()
     assert not (root / "systems" / "hybrid-lora-s1" / "tiny-dev").exists()
     decision = json.loads((root / "report" / "decision.json").read_text())
-    assert "tiny-dev" not in json.dumps(decision)
+    assert "tiny-dev" not in json.dumps(decision["answer"] + decision["delta"])
+    # xQG in the decision table: each base system at the alpha tiny-dev chose, on tiny
+    rows = decision["xqg"]
+    assert {r["base"] for r in rows} == set(selection["systems"])
+    for r in rows:
+        assert r["task"] == "tiny" and r["select_on"] == "tiny-dev"
+        assert r["alpha"] == selection["systems"][r["base"]]["alpha"]
+    augmented = [r for r in rows if r["alpha"] > 0]
+    assert all({"all", "xqg", "language"} <= {x["grouping"] for x in rows if x["base"] == r["base"]}
+               for r in augmented)
+    from xlir.results import _xqg_lines
+
+    lines = _xqg_lines(decision, "pretraining")
+    assert "chosen on tiny-dev (held out)" in lines[1] and len(lines) == 5 + len(
+        [r for r in rows if r["grouping"] in ("all", "xqg", "pretraining", "language")])
     drift = json.loads((root / "drift.json").read_text())["systems"]
     assert drift and all("tiny-dev" not in tasks for tasks in drift.values())
     assert "Chosen: on tiny-dev." in report

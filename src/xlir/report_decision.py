@@ -19,7 +19,10 @@ grouping the study names (config `groupings`) and every group of languages under
   method whose task adapter it uses (same options, train settings and seed): swap - twin on
   the primary measure per group of every grouping, over all languages ("all") and per
   language, paired per query (seeds both share averaged first), with CI, p and MDE; the
-  per-language p are Holm-corrected over the task's languages.
+  per-language p are Holm-corrected over the task's languages;
+- "xqg": each xQG base system with its passages augmented at the alpha chosen on the held-out
+  task (xqg/selection.json) against the same system without, on the xQG task, grouped the
+  same way plus "generated" / "other" (languages with and without generated questions).
 
 `decision_table(study_dir)` is the answer rows alone. The result is a pure function of the
 folder's files and SETTINGS (all randomness is seeded), so a committed study's table can be
@@ -54,7 +57,7 @@ def decision(study: str | Path | StudyFiles) -> dict:
     out = {"settings": {**SETTINGS, "frozen": frozen, "full": full,
                         "groupings": files.groupings},
            "answer": [], "interaction": [], "delta": [], "seeds": [], "missing": [],
-           "selection": [], "sensitivity": [], "swap": []}
+           "selection": [], "sensitivity": [], "swap": [], "xqg": []}
     for task in files.metrics:
         measure = files.primary(task)
         runs = {}
@@ -93,6 +96,7 @@ def decision(study: str | Path | StudyFiles) -> dict:
                                       "min": s.min, "max": s.max}
                                      for m, s in table["seeds"].items() if m in shown]
     out["swap"] = _swap_rows(files)
+    out["xqg"] = _xqg_rows(files)
     out["selection"] = [_clean(r) for r in selection.lr_choice(files, **SETTINGS)]
     out["sensitivity"] = [_clean(r) for r in
                           selection.lr_sensitivity(files, out["selection"], **SETTINGS)]
@@ -101,10 +105,8 @@ def decision(study: str | Path | StudyFiles) -> dict:
 
 def _swap_rows(files: StudyFiles) -> list[dict]:
     from xlir.robustness import seed_average
-    from xlir.stats import contrast, holm, paired_differences
 
     specs = files.config["methods"]
-    settings = {k: SETTINGS[k] for k in ("n_resamples", "n_permutations", "seed")}
     rows = []
     for m in (m for m in specs if m.get("swap")):
         label = m.get("label") or m["name"]
@@ -121,32 +123,72 @@ def _swap_rows(files: StudyFiles) -> list[dict]:
                 measure = files.primary(task)
                 a = seed_average([files.scores(task, x, measure) for x, _ in names])
                 b = seed_average([files.scores(task, y, measure) for _, y in names])
-                diffs = paired_differences(a, b)
                 key = {"method": label, "twin": twin, "task": task, "measure": measure,
                        "n_seeds": len(names)}
-                groups = [("all", "all", sorted(diffs))]
-                for grouping in files.groupings:
-                    members: dict[str, list[str]] = {}
-                    for lang, g in files.language_groups(task, grouping).items():
-                        members.setdefault(g, []).append(lang)
-                    groups += [(grouping, g, ls) for g, ls in sorted(members.items())]
-                for grouping, group, langs in groups:
-                    c = contrast({lang: diffs[lang] for lang in langs}, **settings)
-                    rows.append({**key, "grouping": grouping, "group": group, **_numbers(c),
-                                 "verdict": _swap_verdict(c.estimate, c.p)})
-                per = {lang: contrast({lang: d}, **settings) for lang, d in diffs.items()}
-                adjusted = holm({lang: c.p for lang, c in per.items()})
-                rows += [{**key, "grouping": "language", "group": lang, **_numbers(c),
-                          "p_holm": _num(adjusted[lang]),
-                          "verdict": _swap_verdict(c.estimate, adjusted[lang])}
-                         for lang, c in per.items()]
+                rows += _paired_rows(files, task, a, b, key, ("swap helps", "swap hurts"))
     return rows
 
 
-def _swap_verdict(estimate: float, p: float) -> str:
+def _xqg_rows(files: StudyFiles) -> list[dict]:
+    """Each xQG base system at the alpha chosen on the held-out task (xqg/selection.json)
+    against itself without augmentation, on the xQG task: all languages, the languages that
+    got generated questions and the others, each group of every grouping, each language."""
+    task = files.config.get("xqg", {}).get("task")
+    chosen = files.xqg_selection.get("systems", {})
+    if task not in files.metrics or not chosen:
+        return []
+    measure, rows = files.primary(task), []
+    generated = set(files.config["xqg"].get("languages") or [])
+    for base, rec in chosen.items():
+        alpha = float(rec["alpha"])
+        key = {"base": base, "alpha": alpha, "select_on": files.xqg_selection["select_on"],
+               "task": task, "measure": measure, "n_seeds": 1}
+        name = f"xqg-{base}-a{alpha:g}"
+        if alpha == 0 or name not in files.metrics[task] or base not in files.metrics[task]:
+            rows.append({**key, "grouping": "all", "group": "all",
+                         "verdict": "not augmented (alpha 0 chosen)"})
+            continue
+        a, b = files.scores(task, name, measure), files.scores(task, base, measure)
+        extra = {"xqg": [(g, sorted(lang for lang in a if (lang in generated) == (g == "generated")))
+                         for g in ("generated", "other")]}
+        rows += _paired_rows(files, task, a, b, key, ("xQG helps", "xQG hurts"), extra)
+    return rows
+
+
+def _paired_rows(files: StudyFiles, task: str, a: dict, b: dict, key: dict,
+                 words: tuple[str, str], extra: dict | None = None) -> list[dict]:
+    """a - b paired per query (per-language score dicts): over all languages, each group of
+    every grouping (and of `extra` {grouping: [(group, languages)]}), and each language
+    (p Holm-corrected over the languages), with CI, p, MDE and a verdict from `words`
+    (better, worse) where p < alpha."""
+    from xlir.stats import contrast, holm, paired_differences
+
+    settings = {k: SETTINGS[k] for k in ("n_resamples", "n_permutations", "seed")}
+    diffs = paired_differences(a, b)
+    groups = [("all", "all", sorted(diffs))]
+    for grouping in files.groupings:
+        members: dict[str, list[str]] = {}
+        for lang, g in files.language_groups(task, grouping).items():
+            members.setdefault(g, []).append(lang)
+        groups += [(grouping, g, ls) for g, ls in sorted(members.items())]
+    groups += [(grouping, g, ls) for grouping, pairs in (extra or {}).items() for g, ls in pairs if ls]
+    rows = []
+    for grouping, group, langs in groups:
+        c = contrast({lang: diffs[lang] for lang in langs}, **settings)
+        rows.append({**key, "grouping": grouping, "group": group, **_numbers(c),
+                     "verdict": _verdict(c.estimate, c.p, words)})
+    per = {lang: contrast({lang: d}, **settings) for lang, d in diffs.items()}
+    adjusted = holm({lang: c.p for lang, c in per.items()})
+    rows += [{**key, "grouping": "language", "group": lang, **_numbers(c),
+              "p_holm": _num(adjusted[lang]), "verdict": _verdict(c.estimate, adjusted[lang], words)}
+             for lang, c in per.items()]
+    return rows
+
+
+def _verdict(estimate: float, p: float, words: tuple[str, str]) -> str:
     if not p < SETTINGS["alpha"]:
         return "no difference detectable"
-    return "swap helps" if estimate > 0 else "swap hurts"
+    return words[0] if estimate > 0 else words[1]
 
 
 def _clean(row: dict) -> dict:

@@ -221,6 +221,7 @@ def readme_tables(results: str | Path, grouping: str = "pretraining") -> str:
                                            f"{'/'.join(map(str, seeds))} seed each, its own Holm "
                                            f"family; {full} over all its seeds). ", full)
     lines += _swap_lines(table, grouping)
+    lines += _xqg_lines(table, grouping)
     return "\n".join(lines) + "\n"
 
 
@@ -250,6 +251,37 @@ def _swap_lines(table: dict, grouping: str) -> list[str]:
                     if r["verdict"].startswith("no difference") else f"**{r['verdict']}**")
             lines.append(f"| {r['task']} | {where} | {r['n_queries']:,} | {_ci(r, 'estimate')} | "
                          f"{p:.4f} | {word} |")
+    return lines
+
+
+def _xqg_lines(table: dict, grouping: str) -> list[str]:
+    """Each xQG base system at its alpha chosen on the held-out task against itself without
+    augmentation: all languages, those with generated questions and the others, the groups of
+    `grouping`, then each language (Holm over the task's languages)."""
+    rows = [r for r in table.get("xqg", []) if r["grouping"] in ("all", "xqg", grouping, "language")]
+    if not rows:
+        return []
+    first = rows[0]
+    lines = ["", f"xQG: every {first['task']} passage fused with questions generated in other "
+             f"languages, (1-a)p + a*sum(q); each base system and its alpha chosen on "
+             f"{first['select_on']} (held out). Augmented - not augmented on {first['task']} "
+             f"[95% CI], p (per language: Holm over the languages):", "",
+             "| base system | alpha | languages | queries | xQG - none | p | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("n_queries") is None:
+            lines.append(f"| {r['base']} | {r['alpha']:g} | all | | | | {r['verdict']} |")
+            continue
+        if r["grouping"] == "xqg":
+            where = ("languages questions were generated in" if r["group"] == "generated"
+                     else "the other languages")
+        else:
+            where = r["group"] if r["grouping"] in ("all", "language") else f"{r['group']} ({grouping})"
+        p = r["p_holm"] if r.get("p_holm") is not None else r["p"]
+        word = ("n.d." + ("" if r["mde"] is None else f" (MDE {r['mde']:.3f})")
+                if r["verdict"].startswith("no difference") else f"**{r['verdict']}**")
+        lines.append(f"| {r['base']} | {r['alpha']:g} | {where} | {r['n_queries']:,} | "
+                     f"{_ci(r, 'estimate')} | {p:.4f} | {word} |")
     return lines
 
 
