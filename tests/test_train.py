@@ -77,6 +77,18 @@ def test_hard_negatives_are_bm25_top_excluding_positive():
     assert all(n not in (p, m) for p, n, m in zip(data["positive"], data["negative_1"], data["negative_2"]))
 
 
+def test_hard_negatives_split_words_as_bm25_does_so_vowel_signs_stay_inside_words():
+    """Telugu "కోట" (fort) holds the vowel sign ో, which `\\w` does not match: split there,
+    the query would become the one-letter fragments క and ట and find the passage of loose
+    fragments; read whole (xlir.bm25.tokenize), it finds the passage with the word."""
+    pairs = [
+        {"qid": "1", "query": "కోట", "doc_id": "q", "title": "", "text": "కోట చరిత్ర"},
+        {"qid": "2", "query": "నది", "doc_id": "w", "title": "", "text": "ఆ కోట పాతది"},
+        {"qid": "3", "query": "పుస్తకం", "doc_id": "f", "title": "", "text": "క ట క ట క ట"},
+    ]
+    assert mine_hard_negatives(pairs, 1)[0] == ["ఆ కోట పాతది"]
+
+
 def test_query_and_passage_lengths(tiny_st_encoder_dir):
     from sentence_transformers import SentenceTransformer
 

@@ -63,10 +63,12 @@ def _readable(path: Path) -> bool:
 def mine_hard_negatives(pairs: list[dict], k: int) -> list[list[str]]:
     """For each pair, the k passages of the pool that BM25 ranks highest for its query,
     excluding its own passage (by doc_id and by text). The pool: the pairs' passages. When
-    fewer than k passages share a word with the query, the rest are the pool's first others."""
-    import re
-
+    fewer than k passages share a word with the query, the rest are the pool's first others.
+    Words as BM25 retrieval splits them (xlir.bm25.tokenize: letters, marks and digits, so an
+    Indic vowel sign stays inside its word)."""
     import bm25s
+
+    from xlir.bm25 import tokenize
 
     if not pairs:
         raise InputError("no training pairs")
@@ -76,7 +78,7 @@ def mine_hard_negatives(pairs: list[dict], k: int) -> list[list[str]]:
     ids, texts = list(docs), list(docs.values())
     if len(ids) <= k:
         raise InputError(f"{len(ids)} distinct passages cannot give {k} hard negatives per pair")
-    tok = lambda s: re.findall(r"\w+", s.lower()) or ["<empty>"]  # noqa: E731
+    tok = lambda s: tokenize(s) or ["<empty>"]  # noqa: E731
     index = bm25s.BM25()
     index.index([tok(t) for t in texts], show_progress=False)
     found, scores = index.retrieve([tok(p["query"]) for p in pairs], k=min(len(ids), k + 8),
