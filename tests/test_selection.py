@@ -271,6 +271,13 @@ def test_a_finished_study_may_gain_xqg_and_its_held_out_task_but_nothing_else():
     ({"seeds": []}, "seeds: [] must be"),
     ({"methods": [{"name": "frozen"}, {"name": "lora", "seeds": []}]}, "methods.lora.seeds: []"),
     ({"select_on": "tydi"}, "select_on: 'tydi' is not one of the tasks"),
+    # stage configs are built before the first stage: a typo fails at once, naming its key
+    ({"methods": [{"name": "frozen"}, {"name": "lora", "train": {"learning_rate": 1e-3}}]},
+     "methods.lora: TrainConfig: unknown key(s) ['learning_rate']"),
+    ({"xqg": {"enabled": True, "task": "afriqa", "generate": {"temprature": 0.7}}},
+     "xqg.generate: GenerateConfig: unknown key(s) ['temprature']"),
+    ({"xqg": {"enabled": True, "task": "afriqa", "train": {"stepz": 5}}},
+     "xqg.train: QGenTrainConfig: unknown key(s) ['stepz']"),
 ])
 def test_a_bad_study_config_is_one_line_naming_its_key(tmp_path, over, key):
     """From the command line, before any folder is made or any data read."""

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from xlir import storage, study_xqg
-from xlir.config import from_dict, merge, to_dict
+from xlir.config import to_dict
 from xlir.errors import ConfigError
 from xlir.study_progress import time_left
 from xlir.study_config import (DEFAULT_CONFIG, MethodSpec, StudyConfig, TaskSpec,  # noqa: F401
-                               XQGSpec, changes, load_study_config)
+                               XQGSpec, changes, check_stage_configs, load_study_config,
+                               train_config)
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ class Study:
     def run(self, executor=None) -> Path:
         """Run every stage not yet done; one process per study folder at a time. `executor`
         (xlir.study_dask.DaskExecutor) runs the stages on Dask workers instead of here."""
+        check_stage_configs(self.config)  # a typo fails now, not after hours of stages
         self.root.mkdir(parents=True, exist_ok=True)
         with storage.exclusive(self.root / ".lock", wait=False, what=f"study folder {self.root}"):
             self._check_same_config()
@@ -302,17 +304,8 @@ class Study:
         return missing or system in study_xqg.selection_systems(self)
 
     def train_config(self, system: str):
-        """The TrainConfig of a dense system: the study's `train`, the method's own `train`
-        overrides, its method options, its seed and the study's encoder."""
-        from xlir.train import TrainConfig
-
-        method, seed = self.system_specs[system]
-        data = merge(merge(self.config.train, method.train), {"method": method.name, "seed": seed})
-        if method.options:
-            data = merge(data, {"method_options": method.options})
-        if self.config.encoder:
-            data["model"] = self.config.encoder
-        return from_dict(TrainConfig, data)
+        """The TrainConfig of a dense system (study_config.train_config)."""
+        return train_config(self.config, *self.system_specs[system])
 
     def _retrieve_dense(self, system: str, spec: TaskSpec) -> None:
         out = self.root / "systems" / system / spec.label

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xlir import presets
-from xlir.config import from_dict, load_config, to_dict
+from xlir.config import from_dict, load_config, merge, to_dict
 from xlir.errors import ConfigError
 
 DEFAULT_CONFIG = presets.path("quick")
@@ -222,6 +222,41 @@ class StudyConfig:
 
 
 STAGE_KINDS = ("train", "retrieve", "fuse", "xqg")  # xlir.study.Stage.kind
+
+
+def train_config(config: StudyConfig, method: MethodSpec, seed: int):
+    """The TrainConfig of one dense system: the study's `train`, the method's own `train`
+    overrides, its method options, its seed and the study's encoder."""
+    from xlir.train import TrainConfig  # torch and the trainer: only once a stage needs it
+
+    data = merge(merge(config.train, method.train), {"method": method.name, "seed": seed})
+    if method.options:
+        data = merge(data, {"method_options": method.options})
+    if config.encoder:
+        data["model"] = config.encoder
+    return from_dict(TrainConfig, data)
+
+
+def check_stage_configs(config: StudyConfig) -> None:
+    """Build every stage's own config (training per method, the generator's training and
+    generation) so that a typo in methods[].train/options or xqg.train/generate fails before
+    the first stage, naming its key, not after hours of the stages before it."""
+    from xlir.qgen import config_from  # torch: only when a study is about to run
+    from xlir.qgen_train import QGenTrainConfig
+
+    def build(where: str, make):
+        try:
+            return make()
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+    for m in config.methods:
+        build(f"methods.{m.label}", lambda: train_config(config, m, (m.seeds or config.seeds)[0]))
+    x = config.xqg
+    if x.enabled:
+        base = {"base": x.generator} if x.generator else {}
+        build("xqg.train", lambda: from_dict(QGenTrainConfig, {**x.train, **base}))
+        build("xqg.generate", lambda: config_from(merge(x.generate, {"languages": list(x.languages)})))
 
 
 def load_study_config(path: str | Path | None = None, overrides: list[str] = ()) -> StudyConfig:
