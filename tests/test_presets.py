@@ -86,3 +86,12 @@ def test_quick_preset_covers_what_the_readme_promises():
     seen = [lang for lang in flores if seen_in_pretraining(lang)]
     assert len(flores) >= 30 and len(seen) >= 10 and len(flores) - len(seen) >= 10
     assert config.xqg.enabled and set(config.baselines) == {"bm25", "hybrid"}
+    # TyDi-mono searches each language's whole dev pool (reduced pools sit at 0.99 nDCG@10
+    # and cannot separate systems), in both presets
+    answer = load_study_config(CONFIGS / "answer.yaml")
+    for preset in (config, answer):
+        mono = [t for t in preset.tasks if t.name == "tydi-mono"]
+        assert mono and all(t.distractors is None for t in mono)
+    # the quick preset's held-out xQG task is evaluated only for the systems that choose
+    dev = next(t for t in config.tasks if t.label == config.xqg.select_on)
+    assert dev.role == "select" and dev.split == "dev"
