@@ -130,17 +130,23 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
+    """One JSON document, UTF-8 (a leading byte-order mark is dropped): the project's own
+    files and upstream data alike; every problem is an InputError naming the file and line."""
     from xlir.errors import InputError
 
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", path) from None
     except IsADirectoryError:
         raise InputError("is a folder, expected a file", path) from None
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 ({e.reason} at byte {e.start})", path) from None
+        start = e.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        raise InputError(f"not UTF-8 ({e.reason} at byte {start})", path,
+                         raw[:start].count(b"\n") + 1) from None
     except json.JSONDecodeError as e:
         raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
     except RecursionError:

@@ -119,6 +119,7 @@ def test_safe_join_and_name_accept_plain_names(tmp_path):
 @pytest.mark.parametrize("data, line, message", [
     (b'{\n  "a": 1,\n  "b": \n}\n', 4, "invalid JSON"),
     (b'{"a": "\xc3"}', 1, "not UTF-8"),
+    (b'\xef\xbb\xbf{\n"a": 1,\n"b": "\xff"}', 3, r"not UTF-8 \(invalid start byte at byte 19\)"),
 ])
 def test_read_json_reports_the_line(tmp_path, data, line, message):
     path = tmp_path / "x.json"
@@ -126,6 +127,16 @@ def test_read_json_reports_the_line(tmp_path, data, line, message):
     with pytest.raises(InputError, match=message) as e:
         readers.read_json(path)
     assert e.value.line == line
+
+
+def test_one_json_reader_for_data_and_the_projects_own_files(tmp_path):
+    """readers.read_json is storage.read_json: a byte-order mark (Windows editors) is dropped."""
+    from xlir import storage
+
+    assert readers.read_json is storage.read_json
+    path = tmp_path / "x.json"
+    path.write_bytes(b'\xef\xbb\xbf{"a": [1, 2]}\n')
+    assert storage.read_json(path) == {"a": [1, 2]}
 
 
 def test_read_lines_strips_bom_and_crlf(tmp_path):

@@ -17,6 +17,7 @@ from typing import Any
 
 from xlir.data.languages import normalize
 from xlir.errors import InputError, XlirError
+from xlir.storage import read_json  # noqa: F401  (one JSON reader: storage's)
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
@@ -38,18 +39,6 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             except UnicodeDecodeError as e:
                 raise InputError(f"not UTF-8 ({e.reason} at byte {e.start})", path,
                                  number) from None
-
-
-def read_json(path: str | Path) -> Any:
-    """One JSON document (UTF-8)."""
-    path = Path(path)
-    text = "\n".join(line for _, line in read_lines(path))
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
-    except RecursionError:
-        raise InputError("invalid JSON: nested too deeply", path) from None
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:

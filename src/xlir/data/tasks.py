@@ -30,10 +30,11 @@ from pathlib import Path
 
 from xlir.data.fetch import fetch
 from xlir.data.languages import normalize
-from xlir.data.readers import read_json, read_jsonl, text_field
+from xlir.data.readers import read_jsonl, text_field
 from xlir.data.registry import AFRIQA_LANGUAGES, TYDI_FOLDERS
 from xlir.data.task import Task
 from xlir.errors import InputError, XlirError
+from xlir.storage import read_json
 
 AFRIQA_SPLITS = ("train", "dev", "test")
 TYDI_DEFAULT = ("swh_Latn", "tel_Telu", "ben_Beng")
