@@ -116,7 +116,8 @@ def compiled(args, passages, bf16, eager_s: float) -> None:
 
 
 def quality(name: str, task, encoders, measures, batch_size: int) -> None:
-    from xlir.evaluate import dense_run, evaluate_run
+    from xlir.evaluate import evaluate_run
+    from xlir.retrieve import dense_run
 
     print(f"\n{name}: {len(task.queries)} queries in {len(set(task.query_lang.values()))} languages, "
           f"{len(task.corpus)} passages")

@@ -34,6 +34,20 @@ def test_no_module_grows_past_the_ceiling():
     assert KNOWN_LONG - long == set(), "now short enough: remove from KNOWN_LONG"
 
 
+def test_one_ranking_rule_and_one_home_for_runs():
+    """Score descending, ties by doc id: written once (xlir.retrieve.rank), so hybrid fusion,
+    TREC files and the metrics cannot rank one run two ways; and only retrieve.py builds a
+    dense index for a task (DenseIndex.build ... search_task)."""
+    import re
+
+    rule = re.compile(r"key=lambda \w+: \(-\w+\[1\], \w+\[0\]\)")
+    holders = {str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if rule.search(p.read_text())}
+    assert holders == {"retrieve.py"}, holders
+    chains = {str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+              if "search_task(" in p.read_text() and p.name != "index.py"}
+    assert chains <= {"retrieve.py", "cli/search.py"}, chains  # search: a saved index
+
+
 def test_pyproject_lists_every_package():
     import tomllib
 

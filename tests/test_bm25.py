@@ -7,7 +7,8 @@ import unicodedata
 
 import pytest
 
-from xlir.bm25 import BM25, bm25_run, tokenize
+from xlir.bm25 import BM25, tokenize
+from xlir.retrieve import bm25_run
 from xlir.data.task import Task
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from xlir.data.task import Task
 from xlir.errors import InputError
-from xlir.evaluate import (dense_run, evaluate_run, hybrid_run, read_trec_run, write_trec_run)
+from xlir.evaluate import evaluate_run
+from xlir.retrieve import dense_run, hybrid_run, read_trec_run, write_trec_run
 
 VOCAB = ["river", "book", "war", "city", "poet"]
 
@@ -192,7 +193,7 @@ AFRIQA_BM25_TITLES = {"bem": 0.268, "fon": 0.513, "hau": 0.300, "ibo": 0.486, "k
 @pytest.fixture(scope="module")
 def afriqa_bm25():
     """The AfriQA test task and BM25's run on it with titles (the default) and without."""
-    from xlir.bm25 import bm25_run
+    from xlir.retrieve import bm25_run
     from xlir.data.tasks import load_task
 
     task = load_task("afriqa", split="test")
@@ -304,6 +305,23 @@ def test_cli_index_search_evaluate_compare(tmp_path, tiny_st_encoder_dir, capsys
     assert main(["compare", str(tmp_path / "dense.trec"), str(tmp_path / "bm25.trec"),
                  "--task", task, "--permutations", "200"]) == 0
     assert "p_holm" in capsys.readouterr().out
+    # One chain: the study's xQG run (retrieve.augmented_run) is the run of the index that
+    # `xlir index --augment` wrote, searched by `xlir search`.
+    from xlir.data.tasks import load_task
+    from xlir.encoder import load_encoder
+    from xlir.qgen import read_generated
+    from xlir.retrieve import augmented_run
+
+    t = load_task(task)
+    encoder = load_encoder(str(tiny_st_encoder_dir), max_length=meta["max_length"],
+                           backend=meta["backend"])
+    run, fused = augmented_run(encoder, t, read_generated(gen, t.corpus), 0.5,
+                               cache_dir=tmp_path / "c2", generated_cache=tmp_path / "c2")
+    searched = read_trec_run(tmp_path / "dense.trec")
+    assert fused == 1 and run.keys() == searched.keys()
+    for q in run:
+        assert list(run[q]) == list(searched[q])
+        assert [round(v, 6) for v in run[q].values()] == pytest.approx(list(searched[q].values()), abs=2e-6)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"doc_id": "nope", "question": "x"}) + "\n")
     assert main(["index", "--model", str(tiny_st_encoder_dir), *common, "--augment", str(bad),

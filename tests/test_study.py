@@ -169,7 +169,7 @@ def test_report_renders_in_a_real_browser(chromium, tiny_study, tmp_path):
     title = re.search(r"<title>PROBE\|(.*?)\|(.*?)</title>", dom)
     assert title, dom[:2000]
     sizes = [s for s in title.group(1).split(",") if s]
-    assert len(sizes) >= 3
+    assert len(sizes) >= 2  # the parameters plot and the xQG alpha sweep (tiny-dev: no figures)
     for size in sizes:
         w, h = (int(x) for x in size.split("x"))
         assert w > 100 and h > 100, sizes

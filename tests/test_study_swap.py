@@ -60,7 +60,7 @@ def fake_text(monkeypatch):
 
 def test_swap_reuses_the_twin_and_encodes_each_language_through_its_adapter(
         tmp_path, tiny_st_encoder_dir, fake_text):
-    from xlir.evaluate import read_trec_run
+    from xlir.retrieve import read_trec_run
     from xlir.study import Study
 
     beir = make_beir(tmp_path / "beir")

@@ -83,19 +83,3 @@ class BM25:
 def _doc_text(doc: dict[str, str], use_title: bool) -> str:
     title = (doc.get("title") or "") if use_title else ""
     return f"{title} {doc.get('text') or ''}"
-
-
-def bm25_run(task, k: int = 100, k1: float = 0.9, b: float = 0.4,
-             stopwords: frozenset[str] = frozenset(), min_len: int = 2,
-             use_title: bool = True) -> dict[str, dict[str, float]]:
-    """BM25 over `task`, one index per pool (`Task.pools()`) -> run. Passages are
-    "{title} {text}" unless `use_title` is False (or the task has no titles)."""
-    run: dict[str, dict[str, float]] = {}
-    for key, (qids, doc_ids) in task.pools().items():
-        if not qids or not doc_ids:
-            continue
-        index = BM25({d: task.corpus[d] for d in doc_ids}, k1=k1, b=b, stopwords=stopwords,
-                     min_len=min_len, use_title=use_title)
-        run.update(zip(qids, index.search([task.queries[q] for q in qids], k)))
-        log.debug("bm25 pool %s: %d queries over %d docs", key, len(qids), len(doc_ids))
-    return run

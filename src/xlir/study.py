@@ -311,7 +311,7 @@ class Study:
         out = self.root / "systems" / system / spec.label
         if (out / "metrics.json").exists():
             return self.progress("retrieve", f"{system}/{spec.label}", skipped=True)
-        from xlir.evaluate import dense_run
+        from xlir.retrieve import dense_run
 
         task = self.task(spec)
         t0 = time.time()
@@ -328,7 +328,7 @@ class Study:
     def _retrieve_bm25(self, spec: TaskSpec) -> None:
         if (self.root / "systems" / "bm25" / spec.label / "metrics.json").exists():
             return self.progress("retrieve", f"bm25/{spec.label}", skipped=True)
-        from xlir.bm25 import bm25_run
+        from xlir.retrieve import bm25_run
 
         t0 = time.time()
         run = bm25_run(self.task(spec), k=self.config.k)
@@ -339,7 +339,7 @@ class Study:
         name = f"hybrid-{system}"
         if (self.root / "systems" / name / spec.label / "metrics.json").exists():
             return self.progress("fuse", f"{name}/{spec.label}", skipped=True)
-        from xlir.evaluate import hybrid_run, read_trec_run
+        from xlir.retrieve import hybrid_run, read_trec_run
 
         dense = read_trec_run(self.root / "systems" / system / spec.label / "run.trec")
         lexical = read_trec_run(self.root / "systems" / "bm25" / spec.label / "run.trec")
@@ -349,7 +349,8 @@ class Study:
 
     def save_run(self, system: str, spec: TaskSpec, run: dict, extra: dict) -> dict:
         """TREC run, then metrics (per query, per language, macro, seen/unseen) written last."""
-        from xlir.evaluate import evaluate_run, write_trec_run
+        from xlir.evaluate import evaluate_run
+        from xlir.retrieve import write_trec_run
 
         task = self.task(spec)
         out = self.root / "systems" / system / spec.label

@@ -98,7 +98,7 @@ def retrieve(study, system: str, spec):
     """The swap system's run on task `spec`: each language through its own adapter."""
     from xlir.data.languages import normalize
     from xlir.encoder import load_encoder
-    from xlir.evaluate import dense_run_per_language
+    from xlir.retrieve import dense_run_per_language
 
     source = source_lang(study, system)
     model = study.model_dir(system)

@@ -174,25 +174,18 @@ def _augment(study, spec, system: str, alpha: float, queries: Path, corpus: dict
     step = f"{system}/a{alpha:g}/{spec.label}"
     if (study.root / "systems" / name / spec.label / "metrics.json").exists():
         return study.progress("augment", step, skipped=True)
-    from xlir.encode import encode_corpus, encode_queries
-    from xlir.index import DenseIndex, encode_generated, fuse_passages
     from xlir.qgen import read_generated
+    from xlir.retrieve import augmented_run
 
     cfg, task = study.config.xqg, study.task(spec)
     t0 = time.time()
-    encoder = study.encoder_for(system)
-    cache = study.embeddings_dir(system)
-    doc_ids, d_vecs = encode_corpus(encoder, task.corpus, cache, study.config.batch_size)
-    q_ids, q_vecs = encode_queries(encoder, task.queries, cache, study.config.batch_size)
-    rows = read_generated(queries, corpus)  # every pool's rows: one embedding cache
-    generated = encode_generated(encoder, rows, study.root / "xqg" / "embeddings" / system,
-                                 study.config.batch_size)
-    generated = {d: v for d, v in generated.items() if d in task.corpus}
-    fused = fuse_passages(d_vecs, doc_ids, generated, alpha, mode=cfg.fusion,
-                          renormalize=cfg.renormalize)
-    run = DenseIndex.build(fused, doc_ids).search_task(q_ids, q_vecs, task.pools(), study.config.k)
+    # every pool's rows (xQG task and select_on): their question vectors share one cache
+    run, fused = augmented_run(study.encoder_for(system), task, read_generated(queries, corpus),
+                               alpha, cache_dir=study.embeddings_dir(system),
+                               generated_cache=study.root / "xqg" / "embeddings" / system,
+                               k=study.config.k, batch_size=study.config.batch_size,
+                               fusion=cfg.fusion, renormalize=cfg.renormalize)
     study.save_run(name, spec, run, {"alpha": alpha, "fusion": cfg.fusion, "base_system": system,
-                                     "renormalize": cfg.renormalize,
-                                     "generated_queries": sum(len(v) for v in generated.values()),
+                                     "renormalize": cfg.renormalize, "generated_queries": fused,
                                      "retrieve_s": round(time.time() - t0, 2)})
     study.progress("augment", step, skipped=False)

@@ -302,7 +302,7 @@ def test_bitext_files(src, tgt):
 @given(_mix(_lines(TRECRUN_LINE)))
 @example(b"\x80")
 def test_trec_run(data):
-    from xlir.evaluate import read_trec_run
+    from xlir.retrieve import read_trec_run
 
     with _files(f=data) as root:
         run = check(lambda: read_trec_run(root / "f"), root / "f", dict)
@@ -356,7 +356,7 @@ def test_config_files(data):
 
 
 @pytest.mark.parametrize("loader", [
-    "xlir.data.readers:read_json", "xlir.data.tasks:squad_items", "xlir.evaluate:read_trec_run",
+    "xlir.data.readers:read_json", "xlir.data.tasks:squad_items", "xlir.retrieve:read_trec_run",
     "xlir.qgen:read_generated", "xlir.storage:read_json", "xlir.config:load_yaml"])
 def test_a_folder_instead_of_a_file(tmp_path, loader):
     import importlib

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from xlir.errors import XlirError
-    from xlir.evaluate import evaluate_run, read_trec_run
+    from xlir.evaluate import evaluate_run
+    from xlir.retrieve import read_trec_run
     from xlir.stats import compare, comparison_to_json
     from xlir.storage import write_json
 

@@ -76,12 +76,12 @@ def register(subparsers) -> None:
 
 
 def system_run(args, task):
-    from xlir.evaluate import dense_run, read_trec_run
+    from xlir.retrieve import dense_run, read_trec_run
 
     if args.run:
         return read_trec_run(args.run), args.run.stem
     if args.bm25:
-        from xlir.bm25 import bm25_run
+        from xlir.retrieve import bm25_run
 
         return bm25_run(task, k=args.k), "bm25"
     from xlir import storage
@@ -95,7 +95,8 @@ def system_run(args, task):
 
 
 def run(args: argparse.Namespace) -> int:
-    from xlir.evaluate import evaluate_run, hybrid_run, read_trec_run, write_trec_run
+    from xlir.evaluate import evaluate_run
+    from xlir.retrieve import hybrid_run, read_trec_run, write_trec_run
     from xlir.storage import write_json
 
     task = task_from_args(args)

@@ -47,25 +47,25 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= alpha <= 1.0:  # checked before anything heavy is imported or loaded
         raise ConfigError(f"--alpha must be in [0, 1], got {alpha}")
     from xlir import storage
-    from xlir.encode import encode_corpus
     from xlir.encoder import load_encoder
-    from xlir.index import DenseIndex, encode_generated, fuse_passages
+    from xlir.index import DenseIndex
     from xlir.qgen import read_generated
+    from xlir.retrieve import fused_passages, passage_vectors
 
     task = task_from_args(args)
     encoder = load_encoder(None if args.model == "default" else args.model,
                            max_length=args.max_length, backend=args.precision)
     cache = args.cache or storage.xlir_home() / "embeddings"
-    doc_ids, vecs = encode_corpus(encoder, task.corpus, cache, args.batch_size,
-                                  num_workers=args.workers)
+    doc_ids, vecs = passage_vectors(encoder, task.corpus, cache, args.batch_size,
+                                    show_progress=True, num_workers=args.workers)
     meta = {"model": encoder.name, "model_source": encoder.source,
             "fingerprint": encoder.fingerprint, "max_length": encoder.max_length,
             "backend": encoder.backend,
             "task": task.name, "split": task.split, "augment": None}
     if args.augment:
         rows = read_generated(args.augment, task.corpus)
-        generated = encode_generated(encoder, rows, cache, args.batch_size)
-        vecs = fuse_passages(vecs, doc_ids, generated, alpha, args.fusion, args.renormalize)
+        vecs, generated = fused_passages(encoder, doc_ids, vecs, rows, alpha, cache,
+                                         args.batch_size, args.fusion, args.renormalize)
         meta["augment"] = {"queries": str(args.augment), "count": len(rows),
                            "passages": len(generated), "alpha": alpha,
                            "fusion": args.fusion, "renormalize": args.renormalize}

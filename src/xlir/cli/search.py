@@ -28,8 +28,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from xlir.encoder import load_encoder
     from xlir.errors import XlirError
-    from xlir.evaluate import write_trec_run
     from xlir.index import DenseIndex
+    from xlir.retrieve import query_vectors, write_trec_run
 
     index = DenseIndex.load(args.index)
     task = task_from_args(args)
@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise XlirError(f"{args.index}: {len(missing)} of the task's documents are not in the "
                         "index (built for another task?)")
-    q_ids = list(task.queries)
-    q_vecs = encoder.encode_queries([task.queries[q] for q in q_ids], args.batch_size, True)
+    q_ids, q_vecs = query_vectors(encoder, task.queries, None, args.batch_size, show_progress=True)
     run_ = index.search_task(q_ids, q_vecs, task.pools(), args.k)
     write_trec_run(run_, args.out, tag=index.meta.get("model", "xlir"))
     print(f"{args.out}: {len(run_)} queries, top {args.k}")
