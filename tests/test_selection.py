@@ -331,3 +331,27 @@ def test_xqg_gain_is_reported_at_the_alpha_the_held_out_task_chose(tmp_path):
     assert "chosen on afriqa-dev (held out)" in lines[1]
     assert "| frozen-s13 | 0.1 | languages questions were generated in | 80 | +0.050 [+0.050, +0.050] |" in "\n".join(lines)
     assert "| lora-s13 | 0 | all | | | | not augmented (alpha 0 chosen) |" in lines
+
+
+def test_a_rerun_is_compared_on_its_held_out_task_too(tmp_path):
+    """compare_results checks the metrics of a task held out for a choice (role select) as it
+    does every other: a rerun that chose on other dev scores does not reproduce the record."""
+    import shutil
+
+    from xlir.results import compare_results
+    from xlir.storage import read_json
+
+    record = write_study(tmp_path / "record", CORE)
+    config = read_json(record / "config.resolved.json")
+    config["tasks"].append({"name": "afriqa", "label": "afriqa-dev", "role": "select"})
+    write_json(record / "config.resolved.json", config)
+    scores = {f"hau_Latn-{i}": 0.5 for i in range(10)}
+    write_json(record / "systems" / "lora-s13" / "afriqa-dev" / "metrics.json",
+               _metrics("lora-s13", "afriqa-dev", scores))
+    rerun = tmp_path / "rerun"
+    shutil.copytree(record, rerun)
+    assert compare_results(rerun, record) == []
+    write_json(rerun / "systems" / "lora-s13" / "afriqa-dev" / "metrics.json",
+               _metrics("lora-s13", "afriqa-dev", {**scores, "hau_Latn-3": 0.6}))
+    diffs = compare_results(rerun, record)
+    assert len(diffs) == 1 and diffs[0].startswith("afriqa-dev/lora-s13:"), diffs

@@ -171,10 +171,11 @@ def compare_results(study: str | Path, results: str | Path, tol: float = 1e-6) -
     from xlir.report_files import StudyFiles
 
     new, old = StudyFiles(study), StudyFiles(results)
+    mine_all = {**new.metrics, **new.held_out}  # tasks held out for a choice are results too
     diffs = []
-    for task, systems in old.metrics.items():
+    for task, systems in {**old.metrics, **old.held_out}.items():
         for system, ref in systems.items():
-            got = new.metrics.get(task, {}).get(system)
+            got = mine_all.get(task, {}).get(system)
             if got is None:
                 diffs.append(f"{task}/{system}: not in {study}")
                 continue
