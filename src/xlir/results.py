@@ -247,11 +247,8 @@ def _swap_lines(table: dict, grouping: str) -> list[str]:
                   "|---|---|---|---|---|---|"]
         for r in mine:
             where = r["group"] if r["grouping"] in ("all", "language") else f"{r['group']} ({grouping})"
-            p = r["p_holm"] if r.get("p_holm") is not None else r["p"]
-            word = ("n.d." + ("" if r["mde"] is None else f" (MDE {r['mde']:.3f})")
-                    if r["verdict"].startswith("no difference") else f"**{r['verdict']}**")
             lines.append(f"| {r['task']} | {where} | {r['n_queries']:,} | {_ci(r, 'estimate')} | "
-                         f"{p:.4f} | {word} |")
+                         f"{_p_verdict(r)} |")
     return lines
 
 
@@ -278,12 +275,18 @@ def _xqg_lines(table: dict, grouping: str) -> list[str]:
                      else "the other languages")
         else:
             where = r["group"] if r["grouping"] in ("all", "language") else f"{r['group']} ({grouping})"
-        p = r["p_holm"] if r.get("p_holm") is not None else r["p"]
-        word = ("n.d." + ("" if r["mde"] is None else f" (MDE {r['mde']:.3f})")
-                if r["verdict"].startswith("no difference") else f"**{r['verdict']}**")
         lines.append(f"| {r['base']} | {r['alpha']:g} | {where} | {r['n_queries']:,} | "
-                     f"{_ci(r, 'estimate')} | {p:.4f} | {word} |")
+                     f"{_ci(r, 'estimate')} | {_p_verdict(r)} |")
     return lines
+
+
+def _p_verdict(r: dict) -> str:
+    """`0.0045 | **swap hurts**` or `0.3668 | n.d. (MDE 0.031)`: p (Holm where corrected) and
+    the verdict cell of a paired-contrast row."""
+    p = r["p_holm"] if r.get("p_holm") is not None else r["p"]
+    word = ("n.d." + ("" if r["mde"] is None else f" (MDE {r['mde']:.3f})")
+            if r["verdict"].startswith("no difference") else f"**{r['verdict']}**")
+    return f"{p:.4f} | {word}"
 
 
 def _family_tables(table: dict, family: str, grouping: str, intro: str, full: str) -> list[str]:
