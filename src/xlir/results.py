@@ -3,8 +3,9 @@ enough to commit (`results/<preset>/`), and read back by `StudyFiles` like any s
 
 `export_results(study, out)` writes:
 
-- config.resolved.json, environment.json, study.json, fertility.json, tasks/*.json,
-  xqg/quality.json, every model manifest (systems/*/model/xlir-model.json) and every MAD-X
+- config.resolved.json, environment.json, study.json, fertility.json, tasks/*.json, the xQG
+  records (xqg/: quality.json, selection.json, queries.done.json, leakage.json and the
+  generator's qgen-manifest.json with its pairs per language and loss curves), every model manifest (systems/*/model/xlir-model.json) and every MAD-X
   language adapter's training record (systems/*/lang_adapters/*/mlm.json), as they are;
 - every systems/*/*/metrics.json with its aggregates (per language, macro, groups, pools) for
   every measure, but `per_query` and `query_lang` moved into one table per task:
@@ -41,7 +42,7 @@ from xlir.errors import InputError, XlirError
 PER_QUERY = "per_query"
 COPIED = ("config.resolved.json", "environment.json", "study.json", "fertility.json",
           "drift.json", "xqg/quality.json", "xqg/selection.json",
-          "xqg/queries.done.json", "xqg/generator/qgen-manifest.json")
+          "xqg/queries.done.json", "xqg/leakage.json", "xqg/generator/qgen-manifest.json")
 # Written by hand beside the results (e.g. how the study was killed and resumed): kept when the
 # folder is exported again, from the study folder if it has one, else from the old `out`.
 NOTES = ("RESUME.md",)
