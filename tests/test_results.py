@@ -23,6 +23,8 @@ def study(tmp_path_factory, tiny_st_encoder_dir, tiny_causal_lm_dir):
     # dev: null, 2 epochs: the models end where training took them (with the tiny dev set every
     # checkpoint ties at nDCG 1.0 and the earliest, before any update, would be kept)
     config["train"] = {**config["train"], "dev": None, "epochs": 2}
+    # without xQG nothing chooses on tiny-dev: both tasks are tasks of the answer
+    config["tasks"] = [{**t, "role": "test"} for t in config["tasks"]]
     config.update(seeds=[1, 2], xqg={"enabled": False}, baselines=["bm25"],
                   methods=[{"name": "frozen"}, {"name": "full", "train": {"lr": 1e-3}},
                            {"name": "lora", "train": {"lr": 1e-3}}])
@@ -192,6 +194,17 @@ def test_a_grown_copy_of_results_keeps_their_drift_and_notes(study, exported, tm
     assert drift["carried"] == ["full-s1"]
     assert drift["systems"]["full-s1"] == old["full-s1"]
     assert drift["systems"]["lora-s2"] == old["lora-s2"]  # recomputed, the same
+    # a system re-encoded on part of its texts (a grown study re-runs one of its tasks) keeps
+    # the entries of the rest
+    part = tmp_path / "part"
+    shutil.copytree(grown, part)
+    for folder in (part / "systems" / "lora-s2" / "embeddings").glob("queries-*"):
+        shutil.rmtree(folder)
+    write_drift(part)
+    again = json.loads((part / "drift.json").read_text())
+    assert again["systems"]["lora-s2"] == old["lora-s2"] and again["carried"] == ["full-s1", "lora-s2"]
+    write_drift(part)  # the second time nothing changes
+    assert json.loads((part / "drift.json").read_text()) == again
     record = tmp_path / "record"
     export_results(grown, record)
     (grown / "RESUME.md").unlink()

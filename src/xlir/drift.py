@@ -113,18 +113,27 @@ def _passage_sizes(folders: dict[tuple[str, str], Path]) -> dict[int, int]:
 
 
 def write_drift(study: str | Path) -> Path:
-    """Write drift.json. A system the folder's drift.json already measured whose embeddings are
-    gone keeps its entry (listed under "carried"): a study folder grown from results of record
-    (which hold no embeddings) measures its new systems without losing the old ones' drift."""
+    """Write drift.json. What the folder's drift.json already measured and the embeddings now
+    there cannot measure again (a system, or one task's queries or passages of it, whose
+    embeddings are gone) keeps its entry; the systems holding such entries are listed under
+    "carried". So a study folder grown from results of record (which hold no embeddings)
+    measures what it encodes anew without losing the old drift."""
     root = Path(study)
     path = root / "drift.json"
     drift = embedding_drift(root)
     old = storage.read_json(path).get("systems", {}) if path.is_file() else {}
-    carried = sorted(s for s in old if s not in drift["systems"]
-                     and not any((root / "systems" / s / "embeddings").glob("*/manifest.json")))
+    carried = []
+    for system, tasks in old.items():
+        mine = drift["systems"].setdefault(system, {})
+        kept = False
+        for task, kinds in tasks.items():
+            for kind, entry in kinds.items():
+                if kind not in mine.get(task, {}):
+                    mine.setdefault(task, {})[kind] = entry
+                    kept = True
+        carried += [system] if kept else []
+    drift["systems"] = {s: v for s, v in sorted(drift["systems"].items()) if v}
     if carried:
-        drift["systems"].update({s: old[s] for s in carried})
-        drift["systems"] = dict(sorted(drift["systems"].items()))
-        drift["carried"] = carried
+        drift["carried"] = sorted(carried)
     storage.write_json(path, drift)
     return path
