@@ -125,7 +125,7 @@ def _swap_rows(files: StudyFiles) -> list[dict]:
                 b = seed_average([files.scores(task, y, measure) for _, y in names])
                 key = {"method": label, "twin": twin, "task": task, "measure": measure,
                        "n_seeds": len(names)}
-                rows += _paired_rows(files, task, a, b, key, ("swap helps", "swap hurts"))
+                rows += paired_rows(files, task, a, b, key, ("swap helps", "swap hurts"))
     return rows
 
 
@@ -151,11 +151,11 @@ def _xqg_rows(files: StudyFiles) -> list[dict]:
         a, b = files.scores(task, name, measure), files.scores(task, base, measure)
         extra = {"xqg": [(g, sorted(lang for lang in a if (lang in generated) == (g == "generated")))
                          for g in ("generated", "other")]}
-        rows += _paired_rows(files, task, a, b, key, ("xQG helps", "xQG hurts"), extra)
+        rows += paired_rows(files, task, a, b, key, ("xQG helps", "xQG hurts"), extra)
     return rows
 
 
-def _paired_rows(files: StudyFiles, task: str, a: dict, b: dict, key: dict,
+def paired_rows(files: StudyFiles, task: str, a: dict, b: dict, key: dict,
                  words: tuple[str, str], extra: dict | None = None) -> list[dict]:
     """a - b paired per query (per-language score dicts): over all languages, each group of
     every grouping (and of `extra` {grouping: [(group, languages)]}), and each language

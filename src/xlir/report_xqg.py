@@ -20,8 +20,8 @@ import math
 from xlir import report_plots
 from xlir.report_files import StudyFiles, macro
 from xlir.report_page import Page
-from xlir.robustness import per_language_tests
-from xlir.stats import bootstrap_ci, contrast, holm, paired_differences
+from xlir.report_decision import paired_rows
+from xlir.stats import contrast, holm, paired_differences
 
 ALPHA = 0.05
 
@@ -60,13 +60,13 @@ def alpha_sweep(files: StudyFiles, task: str, base: str, by_alpha: dict[float, s
 def language_gains(files: StudyFiles, task: str, base: str, name: str, measure: str
                    ) -> dict[str, dict]:
     """language -> gain of `name` over `base` per query: mean, 95% CI, p (Holm over
-    languages)."""
-    a, b = files.scores(task, name, measure), files.scores(task, base, measure)
-    diffs = paired_differences(a, b)
-    tests = per_language_tests(a, b)
-    return {lang: {"delta": tests[lang][0], "ci": bootstrap_ci(d, n_resamples=2000),
-                   "p_holm": tests[lang][1], "queries": int(d.size)}
-            for lang, d in diffs.items()}
+    languages), computed as decision.json's xqg rows are (one computation for the report
+    and the README)."""
+    rows = paired_rows(files, task, files.scores(task, name, measure),
+                       files.scores(task, base, measure), {}, ("xQG helps", "xQG hurts"))
+    return {r["group"]: {"delta": r["estimate"], "ci": (r["ci_low"], r["ci_high"]),
+                         "p_holm": r["p_holm"], "queries": r["n_queries"]}
+            for r in rows if r["grouping"] == "language"}
 
 
 def chosen_alpha(files: StudyFiles, task: str, base: str, by_alpha: dict[float, str],
