@@ -23,6 +23,7 @@ import numpy as np
 
 from xlir import storage
 from xlir.embedding_cache import read_cache
+from xlir.report_files import held_out_tasks
 
 PROBE = ("1 - cosine between the tuned and the zero-shot model's embedding of the same text, "
          "over every query and passage of every evaluated task (the same texts for every "
@@ -49,9 +50,7 @@ def embedding_drift(study: str | Path) -> dict:
     reference = _folders(root / "systems" / f"{frozen[0]}-s{seeds[0]}" / "embeddings")
     # Which task a cache folder belongs to: queries by their ids (the task's query_lang),
     # passages by their count (tasks/*.json "documents").
-    # Tasks held out for a choice (role "select") are no probe: not every system encodes them.
-    held = {t.get("label") or t.get("name") for t in config.get("tasks", [])
-            if t.get("role") == "select"}
+    held = held_out_tasks(config)  # no probe: not every system encodes them
     query_lang, owner = {}, {}
     for p in sorted(root.glob(f"systems/{frozen[0]}-s{seeds[0]}/*/metrics.json")):
         m = storage.read_json(p)

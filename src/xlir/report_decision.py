@@ -161,7 +161,7 @@ def paired_rows(files: StudyFiles, task: str, a: dict, b: dict, key: dict,
     every grouping (and of `extra` {grouping: [(group, languages)]}), and each language
     (p Holm-corrected over the languages), with CI, p, MDE and a verdict from `words`
     (better, worse) where p < alpha."""
-    from xlir.stats import contrast, holm, paired_differences
+    from xlir.stats import contrast, paired_differences
 
     settings = {k: SETTINGS[k] for k in ("n_resamples", "n_permutations", "seed")}
     diffs = paired_differences(a, b)
@@ -177,12 +177,20 @@ def paired_rows(files: StudyFiles, task: str, a: dict, b: dict, key: dict,
         c = contrast({lang: diffs[lang] for lang in langs}, **settings)
         rows.append({**key, "grouping": grouping, "group": group, **_numbers(c),
                      "verdict": _verdict(c.estimate, c.p, words)})
+    return rows + language_rows(diffs, key, words)
+
+
+def language_rows(diffs: dict, key: dict, words: tuple[str, str]) -> list[dict]:
+    """One row per language of per-query differences `diffs` (stats.paired_differences):
+    estimate, CI, p Holm-corrected over the languages, MDE and a verdict from `words`."""
+    from xlir.stats import contrast, holm
+
+    settings = {k: SETTINGS[k] for k in ("n_resamples", "n_permutations", "seed")}
     per = {lang: contrast({lang: d}, **settings) for lang, d in diffs.items()}
     adjusted = holm({lang: c.p for lang, c in per.items()})
-    rows += [{**key, "grouping": "language", "group": lang, **_numbers(c),
-              "p_holm": _num(adjusted[lang]), "verdict": _verdict(c.estimate, adjusted[lang], words)}
-             for lang, c in per.items()]
-    return rows
+    return [{**key, "grouping": "language", "group": lang, **_numbers(c),
+             "p_holm": _num(adjusted[lang]), "verdict": _verdict(c.estimate, adjusted[lang], words)}
+            for lang, c in per.items()]
 
 
 def _verdict(estimate: float, p: float, words: tuple[str, str]) -> str:

@@ -46,6 +46,14 @@ class System:
         return self.label if self.label is not None else self.name
 
 
+def held_out_tasks(resolved: dict) -> set[str]:
+    """The labels of a resolved (JSON) study config's tasks held out for a choice
+    (tasks[].role "select", study_config.TaskSpec): no table, figure or drift of the answer
+    reads them."""
+    return {t.get("label") or t.get("name") for t in resolved.get("tasks", [])
+            if isinstance(t, dict) and t.get("role") == "select"}
+
+
 class StudyFiles:
     """Everything the report needs, read once from a study directory."""
 
@@ -58,10 +66,9 @@ class StudyFiles:
         self.environment = _read(self.root / "environment.json", {})
         self.study = _read(self.root / "study.json", {})
         self.fertility = _read(self.root / "fertility.json", {})
-        # Tasks held out for a choice (tasks[].role "select", e.g. xqg.select_on): their
-        # metrics are read into held_out, never into the answer's tables.
-        held = {t.get("label") or t.get("name") for t in self.config.get("tasks", [])
-                if isinstance(t, dict) and t.get("role") == "select"}
+        # Tasks held out for a choice (e.g. xqg.select_on): their metrics are read into
+        # held_out, never into the answer's tables.
+        held = held_out_tasks(self.config)
         self.tasks = {p.stem: _read(p) for p in sorted((self.root / "tasks").glob("*.json"))
                       if p.stem not in held}
         self.metrics: dict[str, dict[str, dict]] = {}  # task -> system -> metrics

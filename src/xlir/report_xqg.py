@@ -20,7 +20,7 @@ import math
 from xlir import report_plots
 from xlir.report_files import StudyFiles, macro
 from xlir.report_page import Page
-from xlir.report_decision import paired_rows
+from xlir.report_decision import language_rows
 from xlir.stats import contrast, holm, paired_differences
 
 ALPHA = 0.05
@@ -62,11 +62,10 @@ def language_gains(files: StudyFiles, task: str, base: str, name: str, measure: 
     """language -> gain of `name` over `base` per query: mean, 95% CI, p (Holm over
     languages), computed as decision.json's xqg rows are (one computation for the report
     and the README)."""
-    rows = paired_rows(files, task, files.scores(task, name, measure),
-                       files.scores(task, base, measure), {}, ("xQG helps", "xQG hurts"))
+    diffs = paired_differences(files.scores(task, name, measure), files.scores(task, base, measure))
     return {r["group"]: {"delta": r["estimate"], "ci": (r["ci_low"], r["ci_high"]),
                          "p_holm": r["p_holm"], "queries": r["n_queries"]}
-            for r in rows if r["grouping"] == "language"}
+            for r in language_rows(diffs, {}, ("xQG helps", "xQG hurts"))}
 
 
 def chosen_alpha(files: StudyFiles, task: str, base: str, by_alpha: dict[float, str],

@@ -10,6 +10,7 @@ Retrieval runs and metrics go to systems/xqg-<system>-a<alpha>/<task>/ like ever
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -31,10 +32,17 @@ def run_xqg(study) -> None:
     generator = _train_generator(study, root / "generator", task)
     queries = _generate(study, generator, corpus, root)
     systems = _chosen_systems(study, (dev_spec or spec).label)
+
+    @functools.cache
+    def rows() -> list[dict]:  # read once, when the first augmentation needs them
+        from xlir.qgen import read_generated
+
+        return read_generated(queries, corpus)
+
     for system in systems:
         for alpha in cfg.alphas:
             for s in specs:
-                _augment(study, s, system, alpha, queries, corpus)
+                _augment(study, s, system, alpha, rows)
     if dev_spec:
         storage.write_json(root / "selection.json", select(study.root, systems, cfg.alphas,
                                                             dev_spec.label))
@@ -167,20 +175,19 @@ def _chosen_systems(study, task_label: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-def _augment(study, spec, system: str, alpha: float, queries: Path, corpus: dict) -> None:
+def _augment(study, spec, system: str, alpha: float, rows) -> None:
     """`system` with its passages fused with their generated questions, on `spec`'s task.
-    `corpus`: every passage questions were generated for (the xQG and select_on pools)."""
+    `rows()`: the generated questions of every pool (the xQG and select_on tasks')."""
     name = f"xqg-{system}-a{alpha:g}"
     step = f"{system}/a{alpha:g}/{spec.label}"
     if (study.root / "systems" / name / spec.label / "metrics.json").exists():
         return study.progress("augment", step, skipped=True)
-    from xlir.qgen import read_generated
     from xlir.retrieve import augmented_run
 
     cfg, task = study.config.xqg, study.task(spec)
     t0 = time.time()
     # every pool's rows (xQG task and select_on): their question vectors share one cache
-    run, fused = augmented_run(study.encoder_for(system), task, read_generated(queries, corpus),
+    run, fused = augmented_run(study.encoder_for(system), task, rows(),
                                alpha, cache_dir=study.embeddings_dir(system),
                                generated_cache=study.root / "xqg" / "embeddings" / system,
                                k=study.config.k, batch_size=study.config.batch_size,

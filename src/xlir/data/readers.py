@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from xlir.data.languages import normalize
 from xlir.errors import InputError, XlirError
