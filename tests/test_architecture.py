@@ -104,3 +104,18 @@ def test_the_wheel_carries_the_presets(tmp_path):
                            capture_output=True, text=True).stdout.split("\n")
     assert found[0] == str(tmp_path / "site" / "xlir" / "configs" / "quick.yaml")
     assert found[1] == f"{tmp_path / 'site' / 'xlir' / 'data' / 'registry.py'} 616"
+
+
+def test_stage_bodies_take_explicit_arguments_never_the_study():
+    """xlir.stages, stages_xqg and stages_swap hold the bodies of the study's stages: every
+    input is an argument (the layers keep them from importing xlir.study); the Study decides
+    what runs and is never handed to them; one loop (Study.run_stage) skips what is done."""
+    import inspect
+
+    from xlir import stages, stages_swap, stages_xqg
+
+    for module in (stages, stages_swap, stages_xqg):
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ == module.__name__:
+                assert "study" not in inspect.signature(fn).parameters, f"{module.__name__}.{name}"
+    assert (SRC / "study.py").read_text().count("def done(") == 1

@@ -180,7 +180,8 @@ def test_train_lowers_loss_saves_and_loads(tiny_causal_lm_dir, tmp_path):
 
 
 def test_generator_holds_out_whole_passages_for_a_dev_loss_curve(tiny_causal_lm_dir, tmp_path):
-    from xlir.qgen_train import split_dev, train_generator
+    from xlir.data.checks import hold_out as split_dev
+    from xlir.qgen_train import train_generator
 
     # 12 passages, each asked about in two languages: 24 pairs, so 2 (a tenth) are held out.
     pairs = [{"query": f"what about {j}", "query_lang": lang, "title": "",

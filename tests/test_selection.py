@@ -215,15 +215,57 @@ def _with_xqg(**over):
                    **over)
 
 
+def test_an_augment_stage_is_done_when_each_system_it_names_is(tmp_path):
+    """Study.done, the one skip test: an augment stage of a named system is done when that
+    system's fused run has metrics; `best` only once its candidates are evaluated on the
+    select task and the chosen one's fused run has metrics (not any other system's); the
+    selection stage once selection.json exists. Targets are SYSTEM/aALPHA/TASK whatever the
+    task label (a label starting with "a" once split at the wrong "/a")."""
+    from xlir.study import Study
+
+    study = Study(_with_xqg(xqg={**XQG, "alphas": [0.1], "candidates": ["lora-s13", "lora-s42"]}),
+                  tmp_path)
+    stages = {s.key: s for s in study.stages()}
+    assert [k for k in stages if k.split(":")[0] in ("qgen-train", "qgen-generate", "augment",
+                                                    "xqg-select")] == [
+        "qgen-train:generator", "qgen-generate:queries",
+        "augment:frozen-s13/a0.1/afriqa", "augment:frozen-s13/a0.1/afriqa-dev",
+        "augment:best/a0.1/afriqa", "augment:best/a0.1/afriqa-dev", "xqg-select:selection"]
+    assert stages["augment:best/a0.1/afriqa-dev"].deps == (
+        "qgen-generate:queries", "retrieve:lora-s13/afriqa", "retrieve:lora-s13/afriqa-dev",
+        "retrieve:lora-s42/afriqa", "retrieve:lora-s42/afriqa-dev")
+    assert stages["xqg-select:selection"].deps == (
+        "augment:frozen-s13/a0.1/afriqa-dev", "augment:best/a0.1/afriqa-dev")
+
+    def metrics(system, task, value=0.5):
+        write_json(tmp_path / "systems" / system / task / "metrics.json",
+                   {"primary": "RR@10", "macro": {"RR@10": value}})
+
+    frozen = stages["augment:frozen-s13/a0.1/afriqa"]
+    assert not study.done(frozen)
+    metrics("xqg-frozen-s13-a0.1", "afriqa")
+    assert study.done(frozen) and not study.done(stages["augment:frozen-s13/a0.1/afriqa-dev"])
+    best = stages["augment:best/a0.1/afriqa"]
+    metrics("xqg-lora-s13-a0.1", "afriqa")
+    assert not study.done(best)  # no candidate evaluated on afriqa-dev yet: nothing chosen
+    metrics("lora-s13", "afriqa-dev", 0.4)
+    metrics("lora-s42", "afriqa-dev", 0.6)
+    assert not study.done(best)  # lora-s42 is chosen, and its fused run is missing
+    metrics("xqg-lora-s42-a0.1", "afriqa")
+    assert study.done(best)
+    assert not study.done(stages["xqg-select:selection"])
+    write_json(tmp_path / "xqg" / "selection.json", {})
+    assert study.done(stages["xqg-select:selection"])
+
+
 def test_a_task_held_out_for_xqg_is_evaluated_only_for_the_systems_that_choose():
     """role select: frozen-s13 and the candidates are evaluated on it, nobody else, and no
     BM25 or hybrid run is made on it; `best` is chosen among the candidates alone."""
     from xlir.study import Study
-    from xlir.study_xqg import best_candidates, selection_systems
 
     study = Study(_with_xqg(), "unused")
-    assert selection_systems(study) == ["frozen-s13", "lora-s13"]
-    assert best_candidates(study) == ["lora-s13"]
+    assert study.selection_systems() == ["frozen-s13", "lora-s13"]
+    assert study.best_candidates() == ["lora-s13"]
     assert [t.label for t in study.tasks_of("lora-s13")] == ["afriqa", "tydi-en-dev", "afriqa-dev"]
     assert [t.label for t in study.tasks_of("lora-s42")] == ["afriqa", "tydi-en-dev"]
     assert [t.label for t in study.tasks_of("frozen-s42")] == ["afriqa", "tydi-en-dev"]
@@ -235,7 +277,7 @@ def test_a_task_held_out_for_xqg_is_evaluated_only_for_the_systems_that_choose()
     assert ("retrieve", "bm25/afriqa-dev") not in plan and ("retrieve", "lora-s42/afriqa-dev") not in plan
     # without candidates, `best` is chosen among every trained system
     every = Study(_with_xqg(xqg={**XQG, "candidates": None}), "unused")
-    assert best_candidates(every) == ["lora-s13", "lora-s42"]
+    assert every.best_candidates() == ["lora-s13", "lora-s42"]
 
 
 @pytest.mark.parametrize("xqg, tasks, message", [

@@ -95,6 +95,42 @@ def test_every_stage_writes_its_outputs(tiny_study):
         assert f"| {package} | {version(package)} |" in report, package
 
 
+def test_each_system_says_what_it_is_and_the_report_reads_that(tiny_study, tmp_path):
+    """systems/<name>/system.json: kind, method, label, seed, what it is built on, parameters;
+    the report takes them (a renamed folder keeps its record's identity; a name alone is
+    never parsed: a folder without a record or config entry is "other")."""
+    tmp, _, _, _ = tiny_study
+    root = tmp / "study" / "systems"
+    record = {p.parent.name: json.loads(p.read_text()) for p in root.glob("*/system.json")}
+    assert set(record) == {p.parent.parent.name for p in root.glob("*/*/metrics.json")}
+    lora = record["lora-s1"]
+    model = json.loads((root / "lora-s1" / "model" / "xlir-model.json").read_text())
+    assert (lora["kind"], lora["method"], lora["label"], lora["seed"], lora["family"]) == (
+        "dense", "lora", "lora", 1, "core")
+    assert lora["trainable_params"] == model["trainable_params"] > 0 and lora["lr"] > 0
+    assert record["bm25"] == {"name": "bm25", "kind": "bm25"}
+    assert (record["hybrid-lora-s1"]["kind"], record["hybrid-lora-s1"]["base"]) == ("hybrid", "lora-s1")
+    xqg = record["xqg-frozen-s1-a0.5"]
+    assert (xqg["kind"], xqg["base"], xqg["alpha"], xqg["method"]) == ("xqg", "frozen-s1", 0.5, "frozen")
+    from xlir.report_files import StudyFiles
+
+    copy = tmp_path / "study"
+    shutil.copytree(tmp / "study", copy, ignore=shutil.ignore_patterns("embeddings", "model", "report"))
+    (copy / "systems" / "lora-s1").rename(copy / "systems" / "tuned")
+    data = json.loads((copy / "systems" / "tuned" / "system.json").read_text())
+    write_json(copy / "systems" / "tuned" / "system.json", {**data, "name": "tuned"})
+    for p in (copy / "systems" / "tuned").glob("*/metrics.json"):
+        write_json(p, {**json.loads(p.read_text()), "system": "tuned"})
+    shutil.copytree(copy / "systems" / "bm25", copy / "systems" / "bm25-s7")
+    (copy / "systems" / "bm25-s7" / "system.json").unlink()
+    for p in (copy / "systems" / "bm25-s7").glob("*/metrics.json"):
+        write_json(p, {**json.loads(p.read_text()), "system": "bm25-s7"})
+    files = StudyFiles(copy)
+    tuned = files.systems["tuned"]
+    assert (tuned.kind, tuned.method, tuned.label, tuned.seed) == ("dense", "lora", "lora", 1)
+    assert (files.systems["bm25-s7"].kind, files.systems["bm25-s7"].seed) == ("other", None)
+
+
 def test_rerun_skips_every_stage_and_changes_nothing(tiny_study):
     tmp, config, env, _ = tiny_study
     before = metrics_of(tmp / "study")
@@ -380,7 +416,7 @@ def test_the_tiny_study_report_says_why_it_has_no_answer(tiny_study):
 def test_xqg_alpha_is_chosen_on_the_held_out_task_only(tmp_path):
     """select() reads the select_on task alone: the xQG task's scores (here the opposite
     order) never enter; ties go to the smaller alpha; alpha 0 (no augmentation) can win."""
-    from xlir.study_xqg import select
+    from xlir.stages_xqg import select
 
     def metrics(system, task, value):
         write_json(tmp_path / "systems" / system / task / "metrics.json",
@@ -429,19 +465,3 @@ def test_a_study_evaluates_user_parallel_text(tmp_path, tiny_st_encoder_dir):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "eng.txt, line 2: empty text" in lines[-1]
     assert not list((tmp_path / "study2").glob("systems/*/*/metrics.json"))
-
-
-def test_an_augment_stage_is_found_done_whatever_its_task_label(tmp_path):
-    """Plan targets are SYSTEM/aALPHA/TASK; a task label starting with "a" ("afriqa-xqg")
-    once split the target at the wrong "/a" and stopped the quick preset."""
-    from types import SimpleNamespace
-
-    from xlir.study_progress import finished
-
-    study = SimpleNamespace(root=tmp_path, system_specs={"frozen-s13": None})
-    target = "frozen-s13/a0.1/afriqa-xqg"
-    assert not finished(study, "augment", target)
-    write_json(tmp_path / "systems" / "xqg-frozen-s13-a0.1" / "afriqa-xqg" / "metrics.json", {})
-    assert finished(study, "augment", target)
-    assert not finished(study, "augment", "frozen-s13/a0.1/afriqa-xqg-dev")
-    assert finished(study, "augment", "best/a0.1/afriqa-xqg")  # `best`: any system

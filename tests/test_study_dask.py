@@ -128,9 +128,22 @@ def test_executor_options_and_resources_are_checked(setup):
         load_study_config(_config(tmp, {**config, "resources": {"encode": {"GPU": 1}}}, "bad"))
     study = Study(load_study_config(_config(tmp, {**config, "resources": {"train": {"GPU": 1}}}, "ok")))
     stages = {s.key: s for s in study.stages()}
-    # the graph: retrieval waits for its training, fusion for both runs, xQG for every retrieval
+    # the graph: retrieval waits for its training, fusion for both runs; the generator trains
+    # from the start, an augmented index waits for the questions and for the runs of the
+    # systems it may augment (`best`: every candidate), the dev choice for the dev indexes
     assert stages["retrieve:lora-s1/tiny"].deps == ("train:lora-s1",)
     assert set(stages["fuse:hybrid-lora-s1/tiny"].deps) == {"retrieve:lora-s1/tiny", "retrieve:bm25/tiny"}
-    assert set(stages["xqg:xqg"].deps) == {f"retrieve:{s}-s1/{t}" for s in ("frozen", "lora", "bitfit")
-                                           for t in ("tiny", "tiny-dev")}
+    assert stages["qgen-train:generator"].deps == ()
+    assert stages["qgen-generate:queries"].deps == ("qgen-train:generator",)
+    assert set(stages["augment:best/a0.5/tiny-dev"].deps) == {"qgen-generate:queries"} | {
+        f"retrieve:{s}-s1/{t}" for s in ("lora", "bitfit") for t in ("tiny", "tiny-dev")}
+    assert set(stages["augment:frozen/a0.1/tiny"].deps) == {
+        "qgen-generate:queries", "retrieve:frozen-s1/tiny", "retrieve:frozen-s1/tiny-dev"}
+    assert set(stages["xqg-select:selection"].deps) == {
+        f"augment:{s}/a{a}/tiny-dev" for s in ("frozen", "best") for a in (0.1, 0.5)}
     assert [s.kind for s in stages.values()].count("train") == 3
+    from xlir.study_dask import _resources
+
+    assert _resources({"xqg": {"GPU": 1}}, "augment") == {"GPU": 1}  # every xQG kind
+    assert _resources({"xqg": {"GPU": 1}, "qgen-train": {"GPU": 2}}, "qgen-train") == {"GPU": 2}
+    assert _resources({"train": {"GPU": 1}}, "retrieve") is None

@@ -1,4 +1,4 @@
-"""MAD-X with the language-adapter swap in a study (xlir.study_swap): the swap system reuses
+"""MAD-X with the language-adapter swap in a study (xlir.stages_swap): the swap system reuses
 its twin's task adapter, trains one language adapter per target language on monolingual text
 minus every evaluated text, encodes each side through its own language's adapter, and is
 evaluated on the tasks it names alone."""

@@ -176,6 +176,10 @@ def test_resume_after_kill_matches_uninterrupted(tiny_st_encoder_dir, tmp_path, 
     train(cfg, tmp_path / "a", train_pairs=pairs, dev_pairs=dev)
     train(cfg, tmp_path / "b", train_pairs=pairs, dev_pairs=dev)
     b = tmp_path / "b"
+    # xlir.checkpoints' convention: tensors in safetensors, the rest JSON, no torch pickle
+    assert sorted(p.name for p in (b / "checkpoints" / "checkpoint-2").iterdir()) == [
+        "trainer_state.json", "xlir-optimizer.json", "xlir-optimizer.safetensors",
+        "xlir-rng.json", "xlir-rng.safetensors", "xlir-trainable.safetensors"]
     kill(b)
     train(cfg, b, train_pairs=pairs, dev_pairs=dev)
     log = json.loads((b / "train_metrics.json").read_text())["log_history"]
@@ -192,6 +196,51 @@ def test_resume_after_kill_matches_uninterrupted(tiny_st_encoder_dir, tmp_path, 
     train(cfg, b, train_pairs=pairs, dev_pairs=dev)
     eb = load_tuned(b).encode(texts, convert_to_tensor=True)
     assert not torch.allclose(ea, eb, atol=1e-4)
+
+
+def test_a_checkpoint_in_transformers_own_files_still_resumes(tiny_st_encoder_dir, tmp_path):
+    """Checkpoints written before xlir saved optimizer and random state itself (optimizer.pt,
+    scheduler.pt, rng_state.pth) resume to the same model, read by transformers as before."""
+    import random
+
+    import numpy as np
+
+    from xlir.trainer import OPTIMIZER_FILE, OPTIMIZER_STATE
+    from xlir.tuning import load_tuned
+
+    cfg = config(tiny_st_encoder_dir, keep_checkpoints=True, load_best=False)
+    pairs, dev = make_pairs(16), make_pairs(8, 16)
+    train(cfg, tmp_path / "a", train_pairs=pairs, dev_pairs=dev)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    b = tmp_path / "b"
+    kill(b)
+    old = b / "checkpoints" / "checkpoint-2"
+    from safetensors.torch import load_file
+
+    from xlir.storage import read_json
+
+    meta = read_json(old / OPTIMIZER_STATE)
+    tensors = load_file(str(old / OPTIMIZER_FILE))
+    state: dict = {}
+    for key, value in tensors.items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = value
+    torch.save({"state": state, "param_groups": meta["param_groups"]}, old / "optimizer.pt")
+    torch.save(meta["scheduler"], old / "scheduler.pt")
+    rng = load_file(str(old / "xlir-rng.safetensors"))
+    saved = read_json(old / "xlir-rng.json")
+    version, py, gauss = saved["python"]
+    kind, keys, pos, has_gauss, cached = saved["numpy"]
+    torch.save({"python": (version, tuple(py), gauss),
+                "numpy": (kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached),
+                "cpu": rng["cpu"]}, old / "rng_state.pth")
+    for name in (OPTIMIZER_FILE, OPTIMIZER_STATE, "xlir-rng.safetensors", "xlir-rng.json"):
+        (old / name).unlink()
+    random.seed(0)  # whatever state the process is in: the checkpoint's is restored
+    train(cfg, b, train_pairs=pairs, dev_pairs=dev)
+    texts = ["where is the river", "the book was written by a poet"]
+    ea, eb = (load_tuned(tmp_path / r).encode(texts, convert_to_tensor=True) for r in "ab")
+    assert torch.allclose(ea, eb, atol=1e-6)
 
 
 def kill(run):
@@ -286,6 +335,24 @@ def test_no_checkpoint_is_chosen_on_what_an_evaluated_split_judges(tiny_st_encod
     assert summary["dev_leakage"]["pairs"]["eng"]["dropped"] == 8 and summary["dev_metrics"] == {}
     log = json.loads((tmp_path / "all" / "train_metrics.json").read_text())["log_history"]
     assert not [e for e in log if any(k.startswith("eval_") for k in e)]
+
+
+def test_a_checkpoint_can_be_chosen_on_pairs_held_out_of_the_train_split(tiny_st_encoder_dir,
+                                                                       tmp_path):
+    """dev: holdout, for when a source's dev split is itself evaluated: a tenth of the train
+    pairs (whole passages, at most max_dev_pairs) never trains and chooses the checkpoint."""
+    from xlir.data.checks import hold_out
+
+    pairs = make_pairs(40)
+    cfg = config(tiny_st_encoder_dir, dev="holdout", max_dev_pairs=3)
+    summary = train(cfg, tmp_path / "run", train_pairs=pairs)
+    assert (summary["dev"], summary["dev_pairs"], summary["train_pairs"]) == ("holdout", 3, 37)
+    assert 0.0 < summary["dev_metrics"]["ndcg@10"] <= 1.0
+    kept, held = hold_out(pairs, 3, cfg.seed)
+    assert len(held) == 3 and not {p["text"] for p in held} & {p["text"] for p in kept}
+    assert hold_out(pairs, 3, cfg.seed) == (kept, held)  # seeded
+    log = json.loads((tmp_path / "run" / "train_metrics.json").read_text())["log_history"]
+    assert [e["step"] for e in log if "eval_dev_cosine_ndcg@10" in e] == [2, 4]
 
 
 def test_cli_train_config_and_errors(tmp_path, capsys):

@@ -7,14 +7,15 @@ only. A run folder holds:
 
     qgen-manifest.json   base model, config, pair counts, losses; "complete" when finished
     adapter/             the peft LoRA adapter (safetensors)
-    checkpoint/          adapter + AdamW state + torch's random state (safetensors) + step,
-                         every `save_every` steps
+    checkpoint/          LoRA weights, AdamW state, torch's random state, step and losses,
+                         every `save_every` steps (xlir.checkpoints: safetensors + JSON; a
+                         checkpoint of other settings is refused, naming them)
 
 A tenth of the pairs (at most `dev_pairs`), whole passages at a time, is held out: the
 manifest records the held-out loss every `eval_every` steps and after the last (`dev_losses`,
 [step, loss]) beside the training losses, and the pairs per language of both sides.
 A rerun continues from the checkpoint (same data order: batches come from a seeded permutation
-per epoch); a complete run is skipped. Dropout noise is not restored on resume.
+per epoch, the random state from the checkpoint); a complete run is skipped.
 
 The LoRA itself comes from xlir.tuning.peft (the only wrapper of peft); loading a finished run
 folder for generation is xlir.qgen's `load_generator`.
@@ -33,10 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from xlir import checkpoints
+from xlir.data.checks import hold_out
 from xlir.errors import ConfigError
 from xlir.qgen import MANIFEST, load_generator, passage_ids, tail_ids
 from xlir.storage import atomic_dir, read_json, write_json
-from xlir.tuning.peft import load_lora_state, lora_for_causal_lm, save_lora
+from xlir.tuning.peft import load_lora_state, lora_for_causal_lm, lora_state, save_lora
 
 log = logging.getLogger(__name__)
 
@@ -162,57 +165,6 @@ def _build(cfg: QGenTrainConfig):
     return model, tokenizer
 
 
-def _save_checkpoint(model, optim, step: int, losses: list[float], path: Path,
-                     dev_losses: list) -> None:
-    from safetensors.torch import save_file
-
-    state = optim.state_dict()
-    tensors = {f"{i}.{k}": v.contiguous() for i, s in state["state"].items() for k, v in s.items()}
-    with atomic_dir(path) as tmp:
-        save_lora(model, tmp / "adapter")
-        save_file(tensors, tmp / "optimizer.safetensors")
-        save_file(_rng_state(), tmp / "rng.safetensors")  # LoRA dropout draws from it
-        write_json(tmp / "state.json", {"step": step, "losses": losses,
-                                        "dev_losses": dev_losses,
-                                        "param_groups": state["param_groups"]})
-
-
-def _load_checkpoint(model, optim, path: Path) -> tuple[int, list[float], list]:
-    from xlir.storage import read_safetensors
-
-    fix = f"delete {path} to train the generator from the start"
-    load_lora_state(model, read_safetensors(path / "adapter" / "adapter_model.safetensors", fix))
-    meta = read_json(path / "state.json")
-    state: dict = {}
-    for key, value in read_safetensors(path / "optimizer.safetensors", fix).items():
-        i, name = key.split(".", 1)
-        state.setdefault(int(i), {})[name] = value
-    optim.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    if (path / "rng.safetensors").is_file():  # checkpoints of xlir <= 0.1 have none
-        _set_rng_state(read_safetensors(path / "rng.safetensors", fix))
-    return meta["step"], meta["losses"], meta.get("dev_losses", [])
-
-
-def _rng_state() -> dict:
-    """torch's random state (CPU, and each GPU): without it a resumed run draws other dropout
-    masks than an uninterrupted one, and ends with another generator."""
-    import torch
-
-    state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    import torch
-
-    torch.set_rng_state(state["cpu"])
-    cuda = [state[f"cuda.{i}"] for i in range(len(state) - 1)]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
-
-
 def train_generator(pairs: list[dict], cfg: QGenTrainConfig, run_dir: str | Path,
                     progress: bool = True, leakage: dict | None = None) -> dict:
     """LoRA-tune `cfg.base` on `pairs`; resumable; -> the manifest (skips a complete run)."""
@@ -225,15 +177,20 @@ def train_generator(pairs: list[dict], cfg: QGenTrainConfig, run_dir: str | Path
         return read_json(run_dir / MANIFEST)
     if not pairs:
         raise ConfigError("no training pairs")
-    pairs, dev = split_dev(pairs, cfg.dev_pairs, cfg.seed)
+    pairs, dev = hold_out(pairs, cfg.dev_pairs, cfg.seed)
     model, tokenizer = _build(cfg)
     examples = [encode_pair(tokenizer, p, cfg) for p in pairs]
     dev_examples = [encode_pair(tokenizer, p, cfg) for p in dev]
     steps = cfg.steps or math.ceil(cfg.epochs * math.ceil(len(examples) / cfg.batch_size))
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     start, losses, dev_losses = 0, [], []
-    if (run_dir / "checkpoint" / "state.json").is_file():
-        start, losses, dev_losses = _load_checkpoint(model, optim, run_dir / "checkpoint")
+    settings = dataclasses.asdict(cfg)
+    if checkpoints.exists(run_dir / "checkpoint"):
+        weights, start, record = checkpoints.load(
+            run_dir / "checkpoint", optim, settings,
+            f"delete {run_dir / 'checkpoint'} to train the generator from the start")
+        load_lora_state(model, weights)
+        losses, dev_losses = record["losses"], record["dev_losses"]
         log.info("resuming %s at step %d", run_dir, start)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     model.train()
@@ -250,32 +207,10 @@ def train_generator(pairs: list[dict], cfg: QGenTrainConfig, run_dir: str | Path
             dev_losses.append([step + 1, dev_loss(model, dev_examples, cfg.batch_size, pad_id)])
             log.info("step %d: held-out dev loss %.4f", step + 1, dev_losses[-1][1])
         if (step + 1) % cfg.save_every == 0 and step + 1 < steps:
-            _save_checkpoint(model, optim, step + 1, losses, run_dir / "checkpoint", dev_losses)
+            checkpoints.save(run_dir / "checkpoint", lora_state(model), optim, step + 1,
+                             {"losses": losses, "dev_losses": dev_losses}, settings)
     return _finish(model, cfg, pairs, losses, run_dir, time.perf_counter() - t0, leakage,
                    dev, dev_losses)
-
-
-def split_dev(pairs: list[dict], most: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """(training pairs, held-out pairs): whole passages (by normalised text) are held out, in
-    a seeded order, until min(most, len(pairs) // 10) pairs are; no training pair shares a
-    held-out passage."""
-    from xlir.data.checks import normalise
-
-    want = min(most, len(pairs) // 10)
-    if want < 1:
-        return pairs, []
-    groups: dict[str, list[int]] = {}
-    for i, p in enumerate(pairs):
-        groups.setdefault(normalise(p["text"]), []).append(i)
-    keys = sorted(groups)
-    random.Random(seed).shuffle(keys)
-    held: set[int] = set()
-    for key in keys:
-        if len(held) >= want:
-            break
-        held.update(groups[key])
-    return ([p for i, p in enumerate(pairs) if i not in held],
-            [p for i, p in enumerate(pairs) if i in held])
 
 
 def dev_loss(model, examples, batch_size: int, pad_id: int) -> float:

@@ -3,10 +3,11 @@
 `StudyFiles` reads config.resolved.json, environment.json, study.json, fertility.json,
 tasks/*.json, every systems/*/*/metrics.json, every model manifest and the xQG quality file,
 once. `System` says what a system folder is (dense, hybrid, xqg, bm25), the method label and
-tuning method it was built from and its seed, as the study recorded them: dense and hybrid
-systems from config.resolved.json's methods (with their labels) and seeds, an xQG system from
-its metrics.json's `base_system` and `alpha`. A name is parsed only for a folder that neither
-explains.
+tuning method it was built from and its seed, as the study recorded them in
+systems/<name>/system.json (xlir.study_plan); for a folder written before those files, dense
+and hybrid systems from config.resolved.json's methods (with their labels) and seeds, an xQG
+system from its metrics.json's `base_system` and `alpha`. A name is never parsed: a folder
+that none of these explains is of kind "other", compared with nothing.
 
 It computes nothing and renders nothing (report_decision, report_sections do).
 """
@@ -20,7 +21,7 @@ from typing import Any
 from xlir import storage
 from xlir.errors import ConfigError, InputError, XlirError
 from xlir.results import read_per_query
-from xlir.robustness import by_language, parse_system
+from xlir.robustness import by_language
 from xlir.stats import LangScores
 
 KIND_ORDER = ("dense", "bm25", "hybrid", "xqg", "other")
@@ -88,7 +89,7 @@ class StudyFiles:
         for p in sorted(self.root.glob("systems/*/lang_adapters/*/mlm.json")):
             self.lang_adapters.setdefault(p.parts[-4], {})[p.parts[-2]] = _read(p)
         self.xqg_quality = _read(self.root / "xqg" / "quality.json", {})
-        self.xqg_selection = _read(self.root / "xqg" / "selection.json", {})  # xlir.study_xqg
+        self.xqg_selection = _read(self.root / "xqg" / "selection.json", {})  # xlir.stages_xqg
         self.xqg_generator = _read(self.root / "xqg" / "generator" / "qgen-manifest.json", {})
         self.xqg_generation = _read(self.root / "xqg" / "queries.done.json", {})
         self.drift = _read(self.root / "drift.json", {})  # xlir.drift, when computed
@@ -106,12 +107,19 @@ class StudyFiles:
     # ---- which system is which ---------------------------------------------------------------
     def _index(self) -> dict[str, System]:
         out = {}
+        for p in sorted(self.root.glob("systems/*/system.json")):
+            r = _read(p, keys=("name", "kind"))
+            if r["kind"] not in KIND_ORDER or r["name"] != p.parent.name:
+                raise InputError(f"not a system record (kind one of {KIND_ORDER}, name "
+                                 f"{p.parent.name!r})", p)
+            out[r["name"]] = System(r["name"], r["kind"], r.get("label"), r.get("method"),
+                                    r.get("seed"), r.get("alpha"), r.get("base"))
         for label, name in self.methods:
             for seed in self.method_seeds[label]:
                 dense = f"{label}-s{seed}"
-                out[dense] = System(dense, "dense", label, name, seed)
-                out[f"hybrid-{dense}"] = System(f"hybrid-{dense}", "hybrid", label, name, seed)
-        out["bm25"] = System("bm25", "bm25")
+                out.setdefault(dense, System(dense, "dense", label, name, seed))
+                out.setdefault(f"hybrid-{dense}", System(f"hybrid-{dense}", "hybrid", label, name, seed))
+        out.setdefault("bm25", System("bm25", "bm25"))
         for systems in self.metrics.values():
             for name, m in systems.items():
                 if name in out:
@@ -120,9 +128,8 @@ class StudyFiles:
                 if base is not None and "alpha" in m:
                     out[name] = System(name, "xqg", base.label, base.method, base.seed,
                                        float(m["alpha"]), base.name)
-                else:  # a folder the config does not explain: its name is all there is
-                    method, seed = parse_system(name)
-                    out[name] = System(name, "other", method, None, seed)
+                else:  # a folder nothing explains: never guessed from its name
+                    out[name] = System(name, "other")
         return out
 
     def label_of(self, method: str) -> str | None:

@@ -5,8 +5,10 @@ enough to commit (`results/<preset>/`), and read back by `StudyFiles` like any s
 
 - config.resolved.json, environment.json, study.json, fertility.json, tasks/*.json, the xQG
   records (xqg/: quality.json, selection.json, queries.done.json, leakage.json and the
-  generator's qgen-manifest.json with its pairs per language and loss curves), every model manifest (systems/*/model/xlir-model.json) and every MAD-X
-  language adapter's training record (systems/*/lang_adapters/*/mlm.json), as they are;
+  generator's qgen-manifest.json with its pairs per language and loss curves), what each
+  system is (systems/*/system.json), every model manifest (systems/*/model/xlir-model.json)
+  and every MAD-X language adapter's training record (systems/*/lang_adapters/*/mlm.json), as
+  they are;
 - every systems/*/*/metrics.json with its aggregates (per language, macro, groups, pools) for
   every measure, but `per_query` and `query_lang` moved into one table per task:
   per_query/<task>/<measure>.tsv.gz, the task's primary measure, a row per query (id,
@@ -66,7 +68,8 @@ def export_results(study: str | Path, out: str | Path) -> dict:
                 _copy(study / name, tmp / name)
         for name, data in notes.items():
             storage.write_text(tmp / name, data)
-        for p in (sorted(study.glob("tasks/*.json")) + sorted(study.glob("systems/*/model/xlir-model.json"))
+        for p in (sorted(study.glob("tasks/*.json")) + sorted(study.glob("systems/*/system.json"))
+                  + sorted(study.glob("systems/*/model/xlir-model.json"))
                   + sorted(study.glob("systems/*/lang_adapters/*/mlm.json"))):
             _copy(p, tmp / p.relative_to(study))
         tables: dict[tuple[str, str], dict] = {}  # (task, measure) -> {"lang": {}, system: {}}

@@ -8,61 +8,55 @@ stage counts as done only when everything it makes is complete):
     config.resolved.json  environment.json  study.json (progress, timings)
     tasks/<task>.json                         sizes and languages of each (reduced) task
     fertility.json                            tokenizer pieces per word, per language
+    systems/<system>/system.json              what the system is (kind, method, label, seed, ...)
     systems/<system>/model/                   trained model (or adapter) + xlir-model.json
     systems/<system>/<task>/{run.trec,metrics.json}
-    xqg/generator/  xqg/queries.jsonl  xqg/quality.json
+    xqg/generator/  xqg/queries.jsonl  xqg/quality.json  xqg/selection.json
 
 A system is `<method>-s<seed>` for dense models (a method runs at every seed, or at the seeds
 it names), `bm25`, `hybrid-<method>-s<seed>`, and `xqg-<method>-s<seed>-a<alpha>` for augmented
 indexes. The config is plain data (xlir.study_config); a folder's config may grow, and a run
-under a grown config runs only the new stages. This module orchestrates; it does not
-implement training, retrieval, generation or metrics (see train, evaluate, qgen), and it never
-renders anything (see report).
+under a grown config runs only the new stages.
+
+This module runs the plan (xlir.study_plan: the stages as plain data) in one loop: a stage whose
+outputs exist is skipped (`Study.done`, the one test), every other one runs its body (xlir.stages,
+stages_xqg, stages_swap: explicit arguments, none sees the Study), and each one ticks the
+progress line, the ETA and study.json. It does not implement training, retrieval, generation or
+metrics, and it never renders anything (see report).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xlir import storage, study_xqg
-from xlir.config import to_dict
-from xlir.errors import ConfigError
-from xlir.study_progress import time_left
+from xlir import models, stages, stages_swap, stages_xqg, storage
+from xlir.config import from_dict, merge, to_dict
+from xlir.data.monolingual import evaluated_texts
+from xlir.data.tasks import load_task
+from xlir.environment import describe_environment
+from xlir.errors import ConfigError, XlirError
 from xlir.study_config import (DEFAULT_CONFIG, MethodSpec, StudyConfig, TaskSpec,  # noqa: F401
                                XQGSpec, changes, check_stage_configs, load_study_config,
                                train_config)
+from xlir.study_plan import Plan, Stage  # noqa: F401
+from xlir.study_progress import time_left
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Stage:
-    """One node of the study's graph, plain data: what it makes and which stages it reads.
-    kind: retrieve (bm25 or a dense system on a task), train (a dense system), fuse (BM25 +
-    a dense system's run), xqg (generator, questions and every augmented index)."""
-    kind: str
-    system: str = ""
-    task: str = ""
-    deps: tuple[str, ...] = ()
-
-    @property
-    def target(self) -> str:
-        return f"{self.system}/{self.task}" if self.task else self.system
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.target}"
+# system.json field -> the model manifest's (xlir-model.json) field it is copied from
+MODEL_FIELDS = {"trainable_params": "trainable_params", "total_params": "total_params",
+                "train_s": "wall_time_s"}
 
 
-class Study:
-    """Runs the stages of one study directory; each stage is skipped when already done."""
+class Study(Plan):
+    """Runs the stages of one study directory (Plan: which ones), each skipped when its
+    outputs exist; the bodies are xlir.stages, stages_xqg and stages_swap."""
 
     def __init__(self, config: StudyConfig, out: str | Path | None = None):
-        self.config = config
+        super().__init__(config)
         self.root = Path(out or config.out)
         self._tasks: dict[str, Any] = {}
         self._t0 = time.time()
@@ -73,77 +67,54 @@ class Study:
         status = self.root / "study.json"
         self._previous_s = storage.read_json(status).get("wall_s_total", 0.0) if status.exists() else 0.0
 
-    # ---- bookkeeping -------------------------------------------------------------------------
-    def systems(self) -> list[str]:
-        return list(self.system_specs)
-
-    @property
-    def system_specs(self) -> dict[str, tuple[MethodSpec, int]]:
-        # Seed-major order: a study killed or stopped after its first round of seeds already
-        # holds every method at that seed (a complete one-seed study), never full alone.
-        return {f"{m.label}-s{s}": (m, s) for s in self.config.seeds for m in self.config.methods
-                if m.seeds is None or s in m.seeds}
-
     def plan(self) -> list[tuple[str, str]]:
-        """Every (stage, target) the study will run, in order: the progress denominator."""
-        c = self.config
-        steps = []
-        if "bm25" in c.baselines or "hybrid" in c.baselines:
-            steps += [("retrieve", f"bm25/{t.label}") for t in self.test_tasks()]
-        for s in self.systems():  # seed-major: each finished round is a complete smaller study
-            tasks = self.tasks_of(s)
-            steps += [("train", s)] + [("retrieve", f"{s}/{t.label}") for t in tasks]
-            if "hybrid" in c.baselines:
-                steps += [("fuse", f"hybrid-{s}/{t.label}") for t in tasks if t.role == "test"]
-        if c.xqg.enabled:
-            steps += [("qgen-train", "generator"), ("qgen-generate", "queries")]
-            labels = [c.xqg.task] + ([c.xqg.select_on] if c.xqg.select_on else [])
-            steps += [("augment", f"{s}/a{a:g}/{t}") for s in c.xqg.systems
-                      for a in c.xqg.alphas for t in labels]
-        return steps
+        """(kind, target) of every stage, in the serial order: the progress denominator."""
+        return [(s.kind, s.target) for s in self.stages()]
 
-    def stages(self) -> list[Stage]:
-        """The study as a graph, in the serial order: each stage names the stages whose outputs
-        it reads (xlir.study_dask schedules them by these; the serial loop runs them in order).
-        xQG is one stage after every dense retrieval (its `best` system is chosen on them)."""
-        c, out = self.config, []
-        lexical = "bm25" in c.baselines or "hybrid" in c.baselines
-        if lexical:
-            out += [Stage("retrieve", "bm25", t.label) for t in self.test_tasks()]
-        dense = []
-        for s in self.systems():
-            # a MAD-X swap system reads its twin's task adapter (study_swap)
-            twin = self._twin(s)
-            out.append(Stage("train", s, deps=(f"train:{twin}",) if twin else ()))
-            # frozen seeds read the first seed's embedding cache: encoded once, never twice at once
-            shared = self.embeddings_dir(s).parent.name
-            for t in self.tasks_of(s):
-                deps = (f"train:{s}",) + ((f"retrieve:{shared}/{t.label}",) if shared != s else ())
-                out.append(Stage("retrieve", s, t.label, deps))
-                dense.append(out[-1].key)
-            if "hybrid" in c.baselines:
-                out += [Stage("fuse", f"hybrid-{s}", t.label,
-                              (f"retrieve:{s}/{t.label}", f"retrieve:bm25/{t.label}"))
-                        for t in self.tasks_of(s) if t.role == "test"]
-        if c.xqg.enabled:
-            out.append(Stage("xqg", "xqg", deps=tuple(dense)))
-        return out
-
+    # ---- the one loop ------------------------------------------------------------------------
     def run_stage(self, stage: Stage) -> None:
-        """Run one stage (skipped when its outputs exist), in this process."""
-        if stage.kind == "train":
-            return self._train(stage.system, *self.system_specs[stage.system])
-        if stage.kind == "retrieve" and stage.system == "bm25":
-            return self._retrieve_bm25(self.spec(stage.task))
-        if stage.kind == "retrieve":
-            return self._retrieve_dense(stage.system, self.spec(stage.task))
-        if stage.kind == "fuse":
-            return self._hybrid(stage.system.removeprefix("hybrid-"), self.spec(stage.task))
-        if stage.kind == "xqg":
-            from xlir.study_xqg import run_xqg
+        """Run one stage in this process, or skip it when its outputs exist; either way it
+        counts in the progress line and study.json."""
+        done = self.done(stage)
+        if not done:
+            getattr(self, "_" + stage.kind.replace("-", "_"))(stage)
+        self.describe(stage)
+        self.progress(stage.kind, stage.target, skipped=done)
 
-            return run_xqg(self)
+    def done(self, stage: Stage, load: bool = True) -> bool:
+        """Whether a stage's outputs are on disk: the one test every stage is skipped by.
+        load=False (the ETA) never loads a task to decide; it says "not done" instead."""
+        systems = self.root / "systems"
+        if stage.kind in ("retrieve", "fuse"):
+            return (systems / stage.target / "metrics.json").is_file()
+        if stage.kind == "train":
+            return self._trained(stage.system, load)
+        if stage.kind == "qgen-train":  # generation done implies training done
+            manifest = self.root / "xqg" / "generator" / "qgen-manifest.json"
+            return ((self.root / "xqg" / "queries.done.json").is_file() or (
+                manifest.is_file() and bool(storage.read_json(manifest).get("complete"))))
+        if stage.kind == "qgen-generate":
+            return (self.root / "xqg" / "queries.done.json").is_file()
+        if stage.kind == "augment":
+            systems_of = self._augmented_now(stage.system)
+            return bool(systems_of) and all(
+                (systems / f"xqg-{s}-a{stage.alpha:g}" / stage.task / "metrics.json").is_file()
+                for s in systems_of)
+        if stage.kind == "xqg-select":
+            return (self.root / "xqg" / "selection.json").is_file()
         raise ValueError(f"unknown stage kind {stage.kind!r}")
+
+    def _trained(self, system: str, load: bool) -> bool:
+        method, _ = self.system_specs[system]
+        if method.name != "frozen" and not (self.model_dir(system) / "xlir-model.json").is_file():
+            return False
+        if not method.swap:
+            return True
+        if not load and not all(t.label in self._tasks for t in self.tasks_of(system)):
+            return False  # its languages need its tasks loaded: not for an estimate alone
+        # A study grown from results of record holds a swap's metrics but not its adapters:
+        # they are trained again only when a stage still to run reads them.
+        return not stages_swap.missing(self.lang_adapters(system)) or not self._needs_model(system)
 
     def progress(self, stage: str, target: str, skipped: bool, seconds: float | None = None) -> None:
         """Log the study's progress and keep study.json's running totals current (a killed
@@ -154,9 +125,10 @@ class Study:
         if not skipped:
             self._cost.setdefault(stage, []).append(now - self._last if seconds is None else seconds)
         self._last = now
-        plan = self.plan()
-        total, elapsed = len(plan), now - self._t0
-        eta = time_left(self, plan[self._done:]) / self.workers
+        pending = self.stages()
+        total, elapsed = len(pending), now - self._t0
+        eta = time_left(self._cost, [s.kind for s in pending[self._done:]
+                                     if not self.done(s, load=False)]) / self.workers
         log.info("[%d/%d] %s %s %s (elapsed %.0fs, ~%.0fs left)", self._done, total, stage,
                  target, "already done, skipped" if skipped else "done", elapsed, eta)
         self._write_status(finished=False)
@@ -169,37 +141,14 @@ class Study:
             "wall_s_this_run": round(time.time() - self._t0, 1),
             "wall_s_total": round(self._previous_s + time.time() - self._t0, 1)})
 
-    def tasks_of(self, system: str) -> list[TaskSpec]:
-        """The tasks a dense system is evaluated on (methods[].tasks; default: every test task,
-        and a task held out for a choice when the system takes part in it)."""
-        method, chooses = self.system_specs[system][0], system in study_xqg.selection_systems(self)
-        return [t for t in self.config.tasks if (method.tasks is None or t.label in method.tasks)
-                and (t.role == "test" or chooses)]
-
-    def test_tasks(self) -> list[TaskSpec]:
-        """The tasks of the answer (role test), in config order."""
-        return [t for t in self.config.tasks if t.role == "test"]
-
-    def _twin(self, system: str) -> str | None:
-        if not self.system_specs[system][0].swap:
-            return None
-        from xlir.study_swap import twin
-
-        return twin(self, system)
-
-    def spec(self, label: str) -> TaskSpec:
-        return next(t for t in self.config.tasks if t.label == label)
-
     def task(self, spec: TaskSpec):
         if spec.label not in self._tasks:
-            from xlir.data.tasks import load_task
-
             task = load_task(spec.name, split=spec.split, languages=spec.languages, **spec.options)
             if spec.max_queries_per_language is not None or spec.distractors is not None:
                 task = task.sample(spec.max_queries_per_language, spec.distractors, self.config.seed)
             if not spec.titles:
                 task = task.without_titles()
-            storage.write_json(self.root / "tasks" / f"{spec.label}.json", _task_summary(task))
+            storage.write_json(self.root / "tasks" / f"{spec.label}.json", stages.task_summary(task))
             self._tasks[spec.label] = task
         return self._tasks[spec.label]
 
@@ -221,8 +170,6 @@ class Study:
     def _prepare_models(self) -> None:
         """The packaged default models are prepared on first use, as `xlir models prepare`
         does (a no-op when they are; a local model folder is used as it is)."""
-        from xlir import models
-
         if self.config.encoder in (None, models.DEFAULT_ENCODER):
             models.prepare_encoder()
         xqg = self.config.xqg
@@ -231,8 +178,6 @@ class Study:
 
     def _run(self, executor=None) -> None:
         storage.write_json(self.root / "config.resolved.json", to_dict(self.config))
-        from xlir.environment import describe_environment
-
         storage.write_json(self.root / "environment.json", describe_environment(self.config))
         self._fertility()
         if executor is None:
@@ -257,136 +202,172 @@ class Study:
                               f"{', '.join(changed)}); use another `out` folder or delete it")
 
     def model_dir(self, system: str) -> Path:
-        """Where a dense system's model is (a MAD-X swap system's: its twin's, study_swap)."""
-        return self.root / "systems" / (self._twin(system) or system) / "model"
+        """Where a dense system's model is (a MAD-X swap system's: its twin's)."""
+        return self.root / "systems" / (self.twin(system) or system) / "model"
 
     def embeddings_dir(self, system: str) -> Path:
-        """A system's embedding cache. `frozen` is the same model at every seed, so its seeds
-        share the first seed's cache (keyed by model fingerprint, encode.py): encoded once."""
-        method, _ = self.system_specs[system]
-        if method.name == "frozen":
-            system = f"{method.label}-s{self.config.seeds[0]}"
-        return self.root / "systems" / system / "embeddings"
+        """A system's embedding cache (frozen's seeds share the first seed's: Plan)."""
+        return self.root / "systems" / self.embeddings_owner(system) / "embeddings"
 
     def encoder_for(self, system: str):
         """The inference encoder of a dense system (the base model for `frozen`)."""
-        from xlir.encoder import load_encoder
-        from xlir.models import resolve_encoder
+        from xlir.encoder import load_encoder  # torch: only in the stages that encode
 
         method, _ = self.system_specs[system]
-        path = (resolve_encoder(self.config.encoder) if method.name == "frozen"
+        path = (models.resolve_encoder(self.config.encoder) if method.name == "frozen"
                 else self.model_dir(system))
         return load_encoder(str(path), max_length=self.config.max_seq_length,
                             backend=self.config.precision)
 
-    def _train(self, system: str, method: MethodSpec, seed: int) -> None:
-        out = self.model_dir(system)
-        todo = method.name != "frozen" and not (out / "xlir-model.json").exists()
-        if method.swap:
-            from xlir.study_swap import adapters_missing, train_adapters
-        if not todo and not (method.swap and adapters_missing(self, system) and self._needs_model(system)):
-            return self.progress("train", system, skipped=True)  # frozen: nothing to train
-        if todo:
-            from xlir.train import train
+    def train_config(self, system: str):
+        """The TrainConfig of a dense system (study_config.train_config)."""
+        return train_config(self.config, *self.system_specs[system])
 
-            # Never train on a question or passage that an evaluated split judges.
-            train(self.train_config(system), out,
-                  evaluated_tasks={spec.label: self.task(spec) for spec in self.config.tasks})
-        if method.swap:
-            train_adapters(self, system)
-        self.progress("train", system, skipped=False)
+    def evaluated(self) -> dict:
+        """Every task of the study by label: what no training may see."""
+        return {spec.label: self.task(spec) for spec in self.config.tasks}
+
+    def lang_adapters(self, system: str) -> dict[str, Path]:
+        """A swap system's target languages -> their adapter folders."""
+        method, _ = self.system_specs[system]
+        langs = stages_swap.target_languages([self.task(t) for t in self.tasks_of(system)],
+                                             stages_swap.source_lang(method.options))
+        return {lang: self.root / "systems" / system / "lang_adapters" / lang for lang in langs}
 
     def _needs_model(self, system: str) -> bool:
         """Whether a stage still to run reads this system's model (a missing retrieval or xQG's
         choice): a study grown from results of record never retrains what is only reported."""
         missing = any(not (self.root / "systems" / system / t.label / "metrics.json").exists()
                       for t in self.tasks_of(system))
-        return missing or system in study_xqg.selection_systems(self)
+        return missing or system in self.selection_systems()
 
-    def train_config(self, system: str):
-        """The TrainConfig of a dense system (study_config.train_config)."""
-        return train_config(self.config, *self.system_specs[system])
+    def _out(self, system: str, label: str) -> Path:
+        return self.root / "systems" / system / label
 
-    def _retrieve_dense(self, system: str, spec: TaskSpec) -> None:
-        out = self.root / "systems" / system / spec.label
-        if (out / "metrics.json").exists():
-            return self.progress("retrieve", f"{system}/{spec.label}", skipped=True)
-        from xlir.retrieve import dense_run
+    # ---- what each system is ------------------------------------------------------------------
+    def describe(self, stage: Stage) -> None:
+        """systems/<name>/system.json for each system `stage` made: what the system is, as the
+        report reads it (it never parses a name). Written when missing or different, so a study
+        made before these files gets them when it is resumed (or when this is called for each
+        of its stages: it runs nothing)."""
+        bases = self._augmented_now(stage.system) if stage.kind == "augment" else []
+        for name, record in self.system_records(stage, bases).items():
+            if record["kind"] != "bm25":  # a trained model's parameters and training time
+                manifest = self.model_dir(record.get("base") or name) / "xlir-model.json"
+                m = storage.read_json(manifest) if manifest.is_file() else {}
+                record |= {k: m[v] for k, v in MODEL_FIELDS.items() if v in m}
+            path = self.root / "systems" / name / "system.json"
+            if path.parent.is_dir() and (not path.is_file() or storage.read_json(path) != record):
+                storage.write_json(path, record)
 
-        task = self.task(spec)
-        t0 = time.time()
-        if self.system_specs[system][0].swap:
-            from xlir.study_swap import retrieve
+    # ---- the stages: each builds its body's arguments (xlir.stages*) -------------------------
+    def _train(self, stage: Stage) -> None:
+        system = stage.system
+        method, _ = self.system_specs[system]
+        if method.name != "frozen" and not (self.model_dir(system) / "xlir-model.json").is_file():
+            stages.train(self.model_dir(system), self.train_config(system), self.evaluated())
+        if method.swap:
+            stages_swap.train_adapters(
+                self.lang_adapters(system), models.resolve_encoder(self.config.encoder),
+                self.train_config(system), evaluated_texts(self.evaluated().values()),
+                where=f"methods.{method.label}.swap")
 
-            run = retrieve(self, system, spec)
+    def _retrieve(self, stage: Stage) -> None:
+        c, spec = self.config, self.spec(stage.task)
+        out, task = self._out(stage.system, spec.label), self.task(spec)
+        if stage.system == "bm25":
+            stages.retrieve_bm25(out, spec.label, task, k=c.k, encoder_name=c.encoder)
+        elif self.system_specs[stage.system][0].swap:
+            method, _ = self.system_specs[stage.system]
+            stages_swap.retrieve(out, stage.system, spec.label, task, self.model_dir(stage.system),
+                                 self.lang_adapters(stage.system),
+                                 stages_swap.source_lang(method.options), k=c.k,
+                                 cache_dir=self.embeddings_dir(stage.system),
+                                 max_length=c.max_seq_length, precision=c.precision,
+                                 encoder_name=c.encoder)
         else:
-            run = dense_run(self.encoder_for(system), task, k=self.config.k,
-                            cache_dir=self.embeddings_dir(system))
-        self.save_run(system, spec, run, {"retrieve_s": round(time.time() - t0, 2)})
-        self.progress("retrieve", f"{system}/{spec.label}", skipped=False)
+            stages.retrieve_dense(out, stage.system, spec.label, task,
+                                  self.encoder_for(stage.system), k=c.k,
+                                  cache_dir=self.embeddings_dir(stage.system),
+                                  encoder_name=c.encoder)
 
-    def _retrieve_bm25(self, spec: TaskSpec) -> None:
-        if (self.root / "systems" / "bm25" / spec.label / "metrics.json").exists():
-            return self.progress("retrieve", f"bm25/{spec.label}", skipped=True)
-        from xlir.retrieve import bm25_run
+    def _fuse(self, stage: Stage) -> None:
+        spec, dense = self.spec(stage.task), stage.system.removeprefix("hybrid-")
+        stages.fuse(self._out(stage.system, spec.label), stage.system, spec.label,
+                    self.task(spec), self._out(dense, spec.label) / "run.trec",
+                    self._out("bm25", spec.label) / "run.trec", method=self.config.hybrid,
+                    encoder_name=self.config.encoder)
 
-        t0 = time.time()
-        run = bm25_run(self.task(spec), k=self.config.k)
-        self.save_run("bm25", spec, run, {"retrieve_s": round(time.time() - t0, 2)})
-        self.progress("retrieve", f"bm25/{spec.label}", skipped=False)
+    def _qgen_train(self, stage: Stage) -> None:
+        from xlir.qgen_train import QGenTrainConfig  # torch
 
-    def _hybrid(self, system: str, spec: TaskSpec) -> None:
-        name = f"hybrid-{system}"
-        if (self.root / "systems" / name / spec.label / "metrics.json").exists():
-            return self.progress("fuse", f"{name}/{spec.label}", skipped=True)
-        from xlir.retrieve import hybrid_run, read_trec_run
+        x = self.config.xqg
+        tcfg = from_dict(QGenTrainConfig, {**x.train, **({"base": x.generator} if x.generator else {})})
+        stages_xqg.train_generator(self.root / "xqg" / "generator", tcfg, self.evaluated(),
+                                   self.task(self.spec(x.task)))
 
-        dense = read_trec_run(self.root / "systems" / system / spec.label / "run.trec")
-        lexical = read_trec_run(self.root / "systems" / "bm25" / spec.label / "run.trec")
-        run = hybrid_run(dense, lexical, method=self.config.hybrid)
-        self.save_run(name, spec, run, {"fusion": self.config.hybrid})
-        self.progress("fuse", f"{name}/{spec.label}", skipped=False)
+    def _qgen_generate(self, stage: Stage) -> None:
+        from xlir.qgen import config_from  # torch
 
-    def save_run(self, system: str, spec: TaskSpec, run: dict, extra: dict) -> dict:
-        """TREC run, then metrics (per query, per language, macro, seen/unseen) written last."""
-        from xlir.evaluate import evaluate_run
-        from xlir.retrieve import write_trec_run
+        x = self.config.xqg
+        gcfg = config_from(merge(x.generate, {"languages": list(x.languages)}))
+        # The output vocabulary never learns from a sentence an evaluated split holds.
+        stages_xqg.generate(self.root / "xqg", self.root / "xqg" / "generator", self._xqg_corpus(),
+                            gcfg, evaluated_texts(self.evaluated().values()))
 
-        task = self.task(spec)
-        out = self.root / "systems" / system / spec.label
-        write_trec_run(run, out / "run.trec", tag=system)
-        result = evaluate_run(run, task,  # the task's primary measure first, then the rest
-                              encoder=self.config.encoder)
-        metrics = {**result.to_json(), "system": system, "task": spec.label,
-                   "task_name": task.name, "primary": task.primary_measure, **extra}
-        storage.write_json(out / "metrics.json", metrics)
-        return metrics
+    def _xqg_corpus(self) -> dict:
+        """The passages of every xQG pool (the xQG task's and the select_on task's)."""
+        return {d: p for label in self.xqg_tasks() for d, p in self.task(self.spec(label)).corpus.items()}
+
+    def _generated(self) -> list[dict]:
+        """The generated questions of every xQG pool, read once per process."""
+        if "_rows" not in self.__dict__:
+            from xlir.qgen import read_generated  # torch
+
+            self._rows = read_generated(self.root / "xqg" / "queries.jsonl", self._xqg_corpus())
+        return self._rows
+
+    def _augmented_now(self, name: str) -> list[str]:
+        """The systems an xqg.systems entry names now: `best` once its candidates are
+        evaluated on the select task (before that: none)."""
+        if name != "best":
+            return self.resolve([name])
+        if "_best" in self.__dict__:  # chosen once its candidates are evaluated: never again
+            return [self._best]
+        x = self.config.xqg
+        label = x.select_on or x.task
+        candidates = self.best_candidates()
+        if not all((self._out(s, label) / "metrics.json").is_file() for s in candidates):
+            return []
+        self._best = stages_xqg.best(self.root, candidates, label)
+        return [self._best]
+
+    def _augment(self, stage: Stage) -> None:
+        c, spec = self.config, self.spec(stage.task)
+        systems = self._augmented_now(stage.system)
+        if not systems:  # the plan runs every candidate's retrieval before (Dask: its deps)
+            raise XlirError(f"xqg.systems {stage.system}: its candidates are not all evaluated "
+                            f"on {c.xqg.select_on or c.xqg.task} yet")
+        for system in systems:
+            name = f"xqg-{system}-a{stage.alpha:g}"
+            if (self._out(name, spec.label) / "metrics.json").is_file():
+                continue
+            stages_xqg.augment(self._out(name, spec.label), system, spec.label, self.task(spec),
+                               self.encoder_for(system), self._generated, stage.alpha, c.xqg,
+                               cache_dir=self.embeddings_dir(system),
+                               generated_cache=self.root / "xqg" / "embeddings" / system,
+                               k=c.k, batch_size=c.batch_size, encoder_name=c.encoder)
+
+    def _xqg_select(self, stage: Stage) -> None:
+        x = self.config.xqg
+        systems = [s for name in x.systems for s in self._augmented_now(name)]
+        storage.write_json(self.root / "xqg" / "selection.json", stages_xqg.select(
+            self.root, list(dict.fromkeys(systems)), x.alphas, x.select_on))
 
     def _fertility(self) -> None:
-        path = self.root / "fertility.json"
-        if path.exists():
-            return
-        from transformers import AutoTokenizer
-
-        from xlir.data.checks import fertility
-        from xlir.models import resolve_encoder
-
-        tokenizer = AutoTokenizer.from_pretrained(str(resolve_encoder(self.config.encoder)))
-        texts: dict[str, list[str]] = {}
-        for spec in self.test_tasks():
-            task = self.task(spec)
-            for qid, text in task.queries.items():
-                texts.setdefault(task.query_lang[qid], []).append(text)
-        storage.write_json(path, fertility(tokenizer, texts))
-
-
-def _task_summary(task) -> dict:
-    langs: dict[str, int] = {}
-    for lang in task.query_lang.values():
-        langs[lang] = langs.get(lang, 0) + 1
-    return {"name": task.name, "split": task.split, "queries": len(task.queries),
-            "documents": len(task.corpus), "queries_per_language": langs,
-            "primary_measure": task.primary_measure, "meta": task.meta}
+        if not (self.root / "fertility.json").exists():
+            stages.fertility(self.root / "fertility.json", self.config.encoder,
+                             [self.task(spec) for spec in self.test_tasks()])
 
 
 def read_metrics(root: str | Path) -> list[dict]:

@@ -221,7 +221,9 @@ class StudyConfig:
                 raise ConfigError(f"resources.{kind}: expected {{resource: amount > 0}}, got {need!r}")
 
 
-STAGE_KINDS = ("train", "retrieve", "fuse", "xqg")  # xlir.study.Stage.kind
+# xlir.study_plan.Stage.kind; "xqg" in `resources` stands for every xQG kind
+XQG_KINDS = ("qgen-train", "qgen-generate", "augment", "xqg-select")
+STAGE_KINDS = ("train", "retrieve", "fuse", *XQG_KINDS, "xqg")
 
 
 def train_config(config: StudyConfig, method: MethodSpec, seed: int):

@@ -1,10 +1,12 @@
 """The study's stages on dask.distributed: `xlir study CONFIG --executor dask --scheduler ADDR`
 (a running cluster) or `--executor dask-local:N` (a LocalCluster of N worker processes here).
 
-The study is a graph of plain-data stages (`Study.stages()`: train -> retrieve -> fuse, and
-xQG after every dense retrieval); each is submitted as one Dask task that depends on the
-futures of the stages it reads, with the resources the config gives its kind
-(`resources: {train: {GPU: 1}}`; workers declare theirs, `dask worker --resources GPU=1`).
+The study is a graph of plain-data stages (xlir.study_plan: train -> retrieve -> fuse; the xQG
+generator's training from the start, generation after it, each augmented index after the
+generation and the runs of the systems it may augment, the dev choice after the augmented runs
+on the select task); each is submitted as one Dask task that depends on the futures of the
+stages it reads, with the resources the config gives its kind (`resources: {train: {GPU: 1}}`,
+`xqg` for every xQG kind; workers declare theirs, `dask worker --resources GPU=1`).
 A worker runs a stage exactly as the serial loop does (`Study.run_stage`): a stage whose
 outputs exist is skipped, every output is written atomically, so a stage whose worker was
 lost is rerun by Dask from what is on disk (a training stage from its last checkpoint) and
@@ -28,6 +30,7 @@ from pathlib import Path
 from xlir.config import from_dict, to_dict
 from xlir.errors import ConfigError, XlirError
 from xlir.study import Stage, Study, StudyConfig
+from xlir.study_config import XQG_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,12 @@ def run_stage(config: dict, root: str, stage: Stage, *inputs) -> list[tuple[str,
     study = _WorkerStudy(from_dict(StudyConfig, config), root)
     study.run_stage(stage)
     return study.records
+
+
+def _resources(config: dict[str, dict[str, float]], kind: str) -> dict[str, float] | None:
+    """What a stage of `kind` asks of its worker: resources.<kind>, else for an xQG stage
+    resources.xqg (every xQG kind)."""
+    return config.get(kind) or (config.get("xqg") if kind in XQG_KINDS else None) or None
 
 
 class DaskExecutor:
@@ -137,7 +146,7 @@ class DaskExecutor:
             futures[stage.key] = self.client.submit(
                 run_stage, config, root, stage, *[futures[d] for d in stage.deps],
                 key=f"xlir-{run_id}-{stage.key}", pure=False,
-                resources=study.config.resources.get(stage.kind) or None)
+                resources=_resources(study.config.resources, stage.kind))
         log.info("submitted %d stages to %d Dask workers", len(futures), study.workers)
         try:
             for future in as_completed(list(futures.values())):

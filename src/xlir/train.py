@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xlir.data.checks import drop_leaked
+from xlir.data.checks import drop_leaked, hold_out
 from xlir.encoder import passage_text  # train on the text the encoder encodes at inference
 from xlir.errors import ConfigError
 from xlir.storage import read_json, write_json
@@ -43,6 +43,7 @@ from xlir.trainer import (CHECKPOINT_FILES, TRAINABLE_FILE, XlirTrainer,  # noqa
 logger = logging.getLogger(__name__)
 
 METRICS = ("ndcg", "mrr", "map", "accuracy", "precision", "recall")
+HOLDOUT = "holdout"  # TrainConfig.dev: choose checkpoints on pairs held out of the train sources
 
 
 @dataclass
@@ -51,7 +52,10 @@ class TrainConfig:
     method: str = "lora"              # a name of xlir.tuning.METHODS
     method_options: dict[str, Any] = field(default_factory=dict)  # that method's config
     train: list[str] = field(default_factory=lambda: ["tydi-en"])  # xlir.data.tasks.load_pairs
-    dev: str | None = "tydi-en"       # dev pairs (split "dev"); None: no evaluation
+    # Where a checkpoint is chosen: a source's dev split ("tydi-en"); "holdout": pairs of the
+    # train sources held out from training (whole passages, at most max_dev_pairs and a tenth;
+    # for when the source's dev split is itself evaluated); None: no evaluation, the last model.
+    dev: str | None = "tydi-en"
     max_pairs: int | None = None      # cap on training pairs (after a seeded shuffle)
     max_dev_pairs: int | None = 200
     epochs: float = 1.0
@@ -149,7 +153,9 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     leakage = {}
     if evaluated_tasks:
         pairs, leakage = drop_leaked(pairs, evaluated_tasks)
-    if dev_pairs is None and config.dev:
+    if dev_pairs is None and config.dev == HOLDOUT:  # before the cap: every seed holds out
+        pairs, dev_pairs = hold_out(pairs, config.max_dev_pairs or 200, config.seed)
+    elif dev_pairs is None and config.dev:
         dev_pairs = _load_sources([config.dev], "dev")
     dev_leakage = {}
     if evaluated_tasks and dev_pairs:  # nor choose a checkpoint on what an evaluated split judges
@@ -174,7 +180,8 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     if not config.keep_checkpoints:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     extra = {"dev_metrics": dev_metrics, "eval_metric": config.eval_metric,
-             "train_pairs": len(pairs), "leakage": leakage, "dev_leakage": dev_leakage,
+             "train_pairs": len(pairs), "dev_pairs": len(dev_pairs), "dev": config.dev,
+             "leakage": leakage, "dev_leakage": dev_leakage,
              "wall_time_s": round(time.perf_counter() - start, 3),
              "train_samples_per_second": train_metrics.get("train_samples_per_second"),
              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}

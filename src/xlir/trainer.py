@@ -1,8 +1,10 @@
 """The sentence-transformers trainer xlir trains the bi-encoder with (xlir.train runs it): the
 training dataset (query, positive, BM25-mined hard negatives), the loss, and a trainer whose
 checkpoints hold only the trainable tensors (safetensors: sentence-transformers' own saving
-drops AdapterHub adapters and writes peft models in a layout it cannot load back), with one
-max length per side and a progress bar showing examples per second.
+drops AdapterHub adapters and writes peft models in a layout it cannot load back) and no torch
+pickle (the optimizer's tensors and the random state in safetensors, param groups, scheduler
+and Python/NumPy random state in JSON: xlir.checkpoints' convention), with one max length per
+side and a progress bar showing examples per second.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TRAINABLE_FILE = "xlir-trainable.safetensors"
+OPTIMIZER_FILE = "xlir-optimizer.safetensors"  # the optimizer's tensors
+OPTIMIZER_STATE = "xlir-optimizer.json"        # its param groups and the scheduler's state
 
 # transformers writes trainer_state.json last, after the weights and the optimizer state
 # (whose files differ between plain, FSDP and DeepSpeed runs): its presence marks a finished
@@ -158,6 +162,11 @@ def build_trainer(st, config: TrainConfig, pairs: list[dict], evaluator, out_dir
     return trainer
 
 
+def _rng_name(args) -> str:
+    """The random state's file name: one per process under torchrun."""
+    return "xlir-rng" if args.world_size <= 1 else f"xlir-rng-{args.process_index}"
+
+
 def _world_size() -> int:
     import os
 
@@ -171,9 +180,71 @@ def _trainer_class():
 
 
 class XlirTrainer(_trainer_class()):
-    """Checkpoints hold the trainable tensors only; queries and passages get their own length."""
+    """Checkpoints hold the trainable tensors only, and no torch pickle (xlir.checkpoints'
+    convention: the optimizer's tensors and the random state in safetensors, the rest in JSON);
+    queries and passages get their own length. A checkpoint transformers wrote before
+    (optimizer.pt, rng_state.pth) is still resumed from, read weights-only."""
 
     lengths: dict[str, int] = {}
+
+    def _save_optimizer_and_scheduler(self, output_dir):
+        if not self.args.should_save:  # one copy, from the main process
+            return
+        from xlir.checkpoints import save_optimizer
+        from xlir.storage import write_json
+
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        groups = save_optimizer(self.optimizer, out / OPTIMIZER_FILE)
+        write_json(out / OPTIMIZER_STATE, {"param_groups": groups,
+                                           "scheduler": self.lr_scheduler.state_dict()})
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        if checkpoint is None or not (Path(checkpoint) / OPTIMIZER_STATE).is_file():
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        from xlir.checkpoints import load_optimizer
+
+        fix = f"delete {checkpoint} to resume from the checkpoint before it, or from the start"
+        meta = read_json(Path(checkpoint) / OPTIMIZER_STATE)
+        load_optimizer(self.optimizer, Path(checkpoint) / OPTIMIZER_FILE, meta["param_groups"], fix)
+        self.lr_scheduler.load_state_dict(meta["scheduler"])
+
+    def _save_rng_state(self, output_dir):
+        import random
+
+        import numpy as np
+        from safetensors.torch import save_file
+
+        from xlir.checkpoints import rng_state
+        from xlir.storage import write_json
+
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        name = _rng_name(self.args)
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        save_file(rng_state({}), out / f"{name}.safetensors")
+        write_json(out / f"{name}.json", {"python": random.getstate(),
+                                          "numpy": [kind, keys.tolist(), pos, has_gauss, gauss]})
+
+    def _load_rng_state(self, checkpoint):
+        if checkpoint is None:
+            return
+        name = _rng_name(self.args)
+        if not (Path(checkpoint) / f"{name}.json").is_file():
+            return super()._load_rng_state(checkpoint)
+        import random
+
+        import numpy as np
+
+        from xlir.checkpoints import set_rng_state
+        from xlir.storage import read_safetensors
+
+        fix = f"delete {checkpoint} to resume from the checkpoint before it, or from the start"
+        set_rng_state(read_safetensors(Path(checkpoint) / f"{name}.safetensors", fix), {})
+        saved = read_json(Path(checkpoint) / f"{name}.json")
+        version, state, gauss = saved["python"]
+        random.setstate((version, tuple(state), gauss))
+        np.random.set_state(tuple(saved["numpy"]))
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         from safetensors.torch import save_file

@@ -115,9 +115,9 @@ def arm(point: str) -> None:
 
         wrap(xlir.evaluate, "evaluate_run", 1, "before")
     elif point == "generator-training":  # right after the generator's first checkpoint
-        import xlir.qgen_train
+        import xlir.checkpoints
 
-        wrap(xlir.qgen_train, "_save_checkpoint", 1, "after")
+        wrap(xlir.checkpoints, "save", 1, "after")
     elif point == "generation":  # the first batch of passages has its questions
         import xlir.qgen
 

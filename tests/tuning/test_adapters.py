@@ -33,6 +33,27 @@ def test_madx_language_adapter_swap(tiny_st_encoder_dir, tmp_path):
         tuning.load_tuned(tmp_path / "run", madx_lang="yor")
 
 
+def test_adapters_saved_as_torch_files_still_load(tiny_st_encoder_dir, tmp_path):
+    """Adapters are saved in safetensors; folders written before (pytorch_adapter.bin, task
+    and language adapters alike) load to the same model, read weights-only."""
+    from safetensors.torch import load_file
+
+    eng = train_language_adapter(tiny_st_encoder_dir, "eng", ["where is the river", "a city"],
+                                 tmp_path / "eng", steps=1, batch_size=2)
+    swa = train_language_adapter(tiny_st_encoder_dir, "swa", ["Kano birni ne", "mji mkuu"],
+                                 tmp_path / "swa", steps=1, batch_size=2, seed=1)
+    st, cfg = tuned(tiny_st_encoder_dir, "madx", lang_adapters={"eng": str(eng), "swa": str(swa)})
+    steps(st, 1, lr=1e-2)
+    tuning.save_tuned(st, cfg, tmp_path / "run")
+    before = encode(tuning.load_tuned(tmp_path / "run", madx_lang="swa"))
+    folders = [eng, swa, *(tmp_path / "run" / "adapters").iterdir()]
+    for folder in folders:
+        new = folder / "adapter.safetensors"
+        torch.save(load_file(new), folder / "pytorch_adapter.bin")
+        new.unlink()
+    assert torch.equal(before, encode(tuning.load_tuned(tmp_path / "run", madx_lang="swa")))
+
+
 def test_madx_refuses_a_language_adapter_folder_without_its_config(tiny_st_encoder_dir, tmp_path):
     with pytest.raises(InputError, match="no adapter_config.json"):
         tuned(tiny_st_encoder_dir, "madx", lang_adapters={"eng": str(tmp_path)})

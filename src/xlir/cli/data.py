@@ -263,11 +263,12 @@ def _study_sources(config) -> dict[str, list[dict]]:
     sources (train split) and, with xQG on, the generator's sources and split."""
     from xlir.config import from_dict
     from xlir.qgen_train import QGenTrainConfig
-    from xlir.study import Study
+    from xlir.study_config import train_config
+    from xlir.study_plan import Plan
 
-    study = Study(config, out="/nonexistent/not-written")  # a Study writes only when run
-    dense = [name for system in study.systems() if study.system_specs[system][0].name != "frozen"
-             for name in study.train_config(system).train]
+    plan = Plan(config)  # the systems, no study folder
+    dense = [name for method, seed in plan.system_specs.values() if method.name != "frozen"
+             for name in train_config(config, method, seed).train]
     sources = _load_sources(list(dict.fromkeys(dense)), "train")
     if config.xqg.enabled:
         qgen = from_dict(QGenTrainConfig, dict(config.xqg.train))

@@ -272,3 +272,27 @@ def drop_leaked(pairs: list[dict], evaluated_tasks: Mapping[str, Task] | Iterabl
                         sum(r["pairs"] for r in by_lang.values()), source,
                         ", ".join(f"{lang} {n}" for lang, n in dropped.items()))
     return kept, counts
+
+
+def hold_out(pairs: list[dict], most: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """(kept pairs, held-out pairs): whole passages (by normalised text) are held out, in a
+    seeded order, until min(most, len(pairs) // 10) pairs are; no kept pair shares a held-out
+    passage. The generator's dev loss and a bi-encoder's checkpoint choice (train.dev:
+    holdout) are measured on such pairs."""
+    import random
+
+    want = min(most, len(pairs) // 10)
+    if want < 1:
+        return pairs, []
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        groups.setdefault(normalise(p["text"]), []).append(i)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    held: set[int] = set()
+    for key in keys:
+        if len(held) >= want:
+            break
+        held.update(groups[key])
+    return ([p for i, p in enumerate(pairs) if i not in held],
+            [p for i, p in enumerate(pairs) if i in held])

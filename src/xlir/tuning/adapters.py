@@ -5,9 +5,10 @@
                 adapter trains; at load time another language's adapter can be stacked under it
                 (zero-shot transfer). Language adapters come from xlir.tuning.lang_adapters.
 
-A tuned folder keeps every adapter in `adapters/NAME/` beside the manifest. AdapterHub adapters
-are silently dropped by `SentenceTransformer.save`, so they are saved and loaded here, never
-through it. This module does not train.
+A tuned folder keeps every adapter in `adapters/NAME/` beside the manifest, its weights in
+safetensors (a folder saved before as `pytorch_adapter.bin` still loads, read weights-only).
+AdapterHub adapters are silently dropped by `SentenceTransformer.save`, so they are saved and
+loaded here, never through it. This module does not train.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def _add_lang_adapter(inner, cfg: MadxConfig, lang: str) -> str:
     if folder:
         if not (Path(folder) / "adapter_config.json").is_file():
             raise InputError("not an AdapterHub adapter folder (no adapter_config.json)", folder)
-        return inner.load_adapter(str(folder), load_as=lang, set_active=False)
+        return inner.load_adapter(str(folder), load_as=lang, set_active=False,
+                                  use_safetensors=True)
     logger.warning("madx: no trained language adapter for %r; using an untrained one", lang)
     conf = _adapters().AdapterConfig.load("seq_bn_inv", reduction_factor=cfg.reduction_factor)
     inner.add_adapter(lang, config=conf)
@@ -94,7 +96,7 @@ def save_bottleneck(st, cfg: BottleneckConfig, folder: Path) -> dict:
     for name in list(inner.adapters_config.adapters):
         # save_adapter fails unless the parent folder exists.
         (folder / FOLDER).mkdir(exist_ok=True)
-        inner.save_adapter(str(folder / FOLDER / name), name)
+        inner.save_adapter(str(folder / FOLDER / name), name, use_safetensors=True)
     return {}
 
 
@@ -123,7 +125,7 @@ def load_madx(folder: Path, cfg: MadxConfig, base: Callable, madx_lang: str | No
             raise ConfigError(f"madx_lang {madx_lang!r}: no language adapter for it in "
                               f"lang_adapters {sorted(cfg.lang_adapters)} and not an adapter folder")
         name = madx_lang if madx_lang in cfg.lang_adapters else Path(path).name
-        lang = inner.load_adapter(str(path), load_as=name, set_active=False)
+        lang = inner.load_adapter(str(path), load_as=name, set_active=False, use_safetensors=True)
     inner.set_active_adapters(_adapters().composition.Stack(lang, "task"))
     return st
 
@@ -131,4 +133,4 @@ def load_madx(folder: Path, cfg: MadxConfig, base: Callable, madx_lang: str | No
 def _load_all(inner, folder: Path) -> None:
     _adapters().init(inner)
     for path in sorted((folder / FOLDER).iterdir()):
-        inner.load_adapter(str(path), load_as=path.name, set_active=False)
+        inner.load_adapter(str(path), load_as=path.name, set_active=False, use_safetensors=True)

@@ -189,6 +189,11 @@ def save_lora(model, folder: str | Path) -> None:
     model.save_pretrained(folder)
 
 
+def lora_state(model) -> dict:
+    """The LoRA weights of `lora_for_causal_lm`'s model, by name (what `load_lora_state` sets)."""
+    return _peft().get_peft_model_state_dict(model)
+
+
 def load_lora_state(model, tensors: dict) -> None:
     """Set the LoRA weights of `lora_for_causal_lm`'s model from an adapter's tensors."""
     _peft().set_peft_model_state_dict(model, tensors)

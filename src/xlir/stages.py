@@ -1,0 +1,94 @@
+"""The bodies of the study's stages: one function per stage kind, every input an explicit
+argument. None of them sees the Study (xlir.study decides what runs, skips what is done and
+keeps the books); each writes its outputs atomically, the metrics file last, so a stage
+killed midway leaves nothing a rerun would take for done.
+
+    train     a dense system's model (xlir.train; nothing for frozen)
+    retrieve  a dense, per-language (MAD-X swap) or BM25 run of one task, and its metrics
+    fuse      a hybrid of a dense run and the BM25 run of one task
+
+and what a study writes before its stages: fertility.json (tokenizer pieces per word per
+language) and a task's summary (tasks/<label>.json).
+
+The xQG stages are in xlir.stages_xqg, the MAD-X swap's language adapters and runs in
+xlir.stages_swap.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from xlir import storage
+from xlir.data.checks import fertility as pieces_per_word
+from xlir.evaluate import evaluate_run
+from xlir.models import resolve_encoder
+from xlir.retrieve import bm25_run, dense_run, hybrid_run, read_trec_run, write_trec_run
+
+
+def train(model_dir: Path, config, evaluated_tasks: dict) -> None:
+    """Train `config` (xlir.train.TrainConfig) into `model_dir`, never on a question or
+    passage that one of `evaluated_tasks` (tasks by label) judges."""
+    from xlir.train import train as train_model  # torch and the trainer: when training
+
+    train_model(config, model_dir, evaluated_tasks=evaluated_tasks)
+
+
+def retrieve_dense(out: Path, system: str, label: str, task, encoder, *, k: int,
+                   cache_dir: Path, encoder_name: str | None) -> dict:
+    """A dense system's run on `task` (passage vectors cached in `cache_dir`) and its metrics."""
+    t0 = time.time()
+    run = dense_run(encoder, task, k=k, cache_dir=cache_dir)
+    return save_run(out, system, label, task, run, {"retrieve_s": round(time.time() - t0, 2)},
+                    encoder_name)
+
+
+def retrieve_bm25(out: Path, label: str, task, *, k: int, encoder_name: str | None) -> dict:
+    t0 = time.time()
+    run = bm25_run(task, k=k)
+    return save_run(out, "bm25", label, task, run, {"retrieve_s": round(time.time() - t0, 2)},
+                    encoder_name)
+
+
+def fuse(out: Path, system: str, label: str, task, dense: Path, lexical: Path, *, method: str,
+         encoder_name: str | None) -> dict:
+    """`system` (hybrid-<dense system>): the TREC runs `dense` and `lexical` fused by `method`."""
+    run = hybrid_run(read_trec_run(dense), read_trec_run(lexical), method=method)
+    return save_run(out, system, label, task, run, {"fusion": method}, encoder_name)
+
+
+def save_run(out: Path, system: str, label: str, task, run: dict, extra: dict[str, Any],
+             encoder_name: str | None) -> dict:
+    """TREC run, then metrics (per query, per language, macro, per language group) written
+    last: the marker that the stage is done."""
+    write_trec_run(run, out / "run.trec", tag=system)
+    result = evaluate_run(run, task,  # the task's primary measure first, then the rest
+                          encoder=encoder_name)
+    metrics = {**result.to_json(), "system": system, "task": label, "task_name": task.name,
+               "primary": task.primary_measure, **extra}
+    storage.write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def fertility(path: Path, encoder: str | None, tasks: list) -> None:
+    """Tokenizer pieces per word of every query language of `tasks`, with the encoder's
+    tokenizer (None: the packaged model's)."""
+    from transformers import AutoTokenizer  # seconds to import: only where a study starts
+
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_encoder(encoder)))
+    texts: dict[str, list[str]] = {}
+    for task in tasks:
+        for qid, text in task.queries.items():
+            texts.setdefault(task.query_lang[qid], []).append(text)
+    storage.write_json(path, pieces_per_word(tokenizer, texts))
+
+
+def task_summary(task) -> dict:
+    """Sizes, languages and primary measure of a task as the study evaluates it."""
+    langs: dict[str, int] = {}
+    for lang in task.query_lang.values():
+        langs[lang] = langs.get(lang, 0) + 1
+    return {"name": task.name, "split": task.split, "queries": len(task.queries),
+            "documents": len(task.corpus), "queries_per_language": langs,
+            "primary_measure": task.primary_measure, "meta": task.meta}
