@@ -119,3 +119,25 @@ def test_stage_bodies_take_explicit_arguments_never_the_study():
             if fn.__module__ == module.__name__:
                 assert "study" not in inspect.signature(fn).parameters, f"{module.__name__}.{name}"
     assert (SRC / "study.py").read_text().count("def done(") == 1
+
+
+def test_a_function_local_import_of_xlir_says_why():
+    """Imports of xlir's own modules sit at the top of a module; one inside a function (to keep
+    torch, transformers or faiss from loading where they are not used) says so on its line.
+    The CLI's subcommand modules import inside their handlers by design (xlir.cli: `xlir
+    --help` stays fast)."""
+    import ast
+
+    silent = []
+    for path in SRC.rglob("*.py"):
+        if path.parent.name == "cli":
+            continue
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for fn in ast.walk(ast.parse(text)):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("xlir")
+                            and "#" not in lines[node.end_lineno - 1]):
+                        silent.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert not silent, silent

@@ -99,7 +99,7 @@ def test_swap_reuses_the_twin_and_encodes_each_language_through_its_adapter(
     assert "madx-swap" in report
     export_results(tmp_path / "study", tmp_path / "results")
     assert sorted(p.name for p in (tmp_path / "results/systems/madx-swap-s1").iterdir()) == [
-        "lang_adapters", "tiny"]
+        "lang_adapters", "system.json", "tiny"]
     rows = json.loads((tmp_path / "results/report/decision.json").read_text())["swap"]
     assert {(r["grouping"], r["group"]) for r in rows} == {
         ("all", "all"), ("language", "hau_Latn"), ("language", "yor_Latn")} | {

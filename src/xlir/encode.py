@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 
 from xlir.embedding_cache import cached_shard_size, read_shards, shard_path
-from xlir.encoder import BiEncoder
+from xlir.encoder import BiEncoder, load_encoder
 from xlir.errors import ConfigError
 from xlir.storage import atomic_path, write_json
 
@@ -147,8 +147,6 @@ def _encode_parallel(encoder, kind, ids, items, folder, todo, shard_size, batch_
 def _worker(config, kind, ids, items, folder, starts, shard_size, batch_size, threads,
             errors) -> None:
     import torch
-
-    from xlir.encoder import load_encoder
 
     torch.set_num_threads(threads)
     encoder = load_encoder(config["source"], query_prefix=config["query_prefix"],

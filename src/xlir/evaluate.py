@@ -29,6 +29,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from xlir.data import languages
 from xlir.errors import ConfigError, InputError
 from xlir.retrieve import Run, rank
 
@@ -76,8 +77,6 @@ def evaluate_run(run: Run, task, measures: list[str] | None = None,
     every grouping. The groups are those of `encoder_family` ("me5", "xlmr", ...), by default
     the family of `encoder` (a model name or folder; None: the packaged multilingual-e5-small)."""
     import ir_measures
-
-    from xlir.data import languages
 
     names = list(measures or default_measures(task))
     parsed = [ir_measures.parse_measure(m) for m in names]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from xlir import tuning
 from xlir.errors import InputError
 from xlir.models import pass_tokenizer_check
 from xlir.storage import atomic_dir, write_json
@@ -30,8 +31,6 @@ def export(run_dir: str | Path, out_dir: str | Path) -> dict:
     """Write the standalone folder `out_dir` for the run in `run_dir`; returns what was done:
     {"method", "merged": bool, "loader": "sentence-transformers" | "xlir.tuning.load_tuned",
     "note"}. The folder appears complete or not at all (built under a temporary name)."""
-    from xlir import tuning
-
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if not tuning.is_tuned(run_dir):
         raise InputError("not a complete training run (no xlir-model.json); train it first", run_dir)

@@ -173,7 +173,7 @@ def encode_generated(encoder, rows: list[dict], cache_dir: str | Path,
     """Query-encoder vectors of generated questions, grouped by passage: {doc_id: (m, d)}.
     Rows come from `xlir.qgen.read_generated`; empty questions are left out. Vectors are
     cached like any query set (keyed by row line and text)."""
-    from xlir.encode import encode_queries
+    from xlir.encode import encode_queries  # torch: a saved index searched alone never loads it
 
     texts = {f"{r['doc_id']}|{r['line']}": r["question"] for r in rows if r["question"].strip()}
     ids, vecs = encode_queries(encoder, texts, cache_dir, batch_size)

@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from xlir.data.bitext import flores_sentences
+from xlir.storage import atomic_path, model_cache, read_json, write_json
+
 log = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGES = [
@@ -67,8 +70,6 @@ class CharNgramClassifier:
         return [self.languages[i] for i in self.scores(texts).argmax(1)]
 
     def save(self, path: str | Path) -> None:
-        from xlir.storage import atomic_path, write_json
-
         path = Path(path)
         write_json(path.with_suffix(".json"), {"kind": "char-ngram-naive-bayes",
                                                "ngram_range": list(NGRAMS),
@@ -79,8 +80,6 @@ class CharNgramClassifier:
 
     @classmethod
     def load(cls, path: str | Path) -> "CharNgramClassifier":
-        from xlir.storage import read_json
-
         path = Path(path)
         meta = read_json(path.with_suffix(".json"))
         with np.load(path.with_suffix(".npz"), allow_pickle=False) as arrays:
@@ -106,16 +105,12 @@ def train_classifier(sentences: dict[str, list[str]], alpha: float = 0.05,
 
 def sib_sentences(language: str, split: str) -> list[str]:
     """SIB-200 sentences of one language variant, via the pinned data."""
-    from xlir.data.bitext import flores_sentences
-
     return list(flores_sentences(language, split).values())
 
 
 def default_classifier(languages: list[str] | None = None) -> CharNgramClassifier:
     """The SIB-200-trained classifier for `languages`, trained once and cached."""
     import hashlib
-
-    from xlir.storage import model_cache
 
     languages = sorted(languages or DEFAULT_LANGUAGES)
     key = hashlib.sha256(" ".join(languages).encode()).hexdigest()[:10]

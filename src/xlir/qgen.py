@@ -1,7 +1,6 @@
 """Cross-lingual query generation (xQG): questions about each passage, in each chosen language.
 
 The prompt puts the language name last, so every language shares the passage prefix:
-
     <bos>{title}: {passage}\\nGenerate a {Language} question for this passage.\\nQuestion:
 
 Prompts are built from token lists (prefix ids + tail ids), never by re-tokenizing a joined
@@ -40,7 +39,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from xlir.config import from_dict
+from xlir.data.languages import language
+from xlir.data.readers import add_unique, read_jsonl, text_field
+from xlir.data.tasks import load_task
 from xlir.errors import ConfigError, InputError
+from xlir import qgen_decode
+from xlir.models import resolve_generator
+from xlir.qgen_vocab import language_scores, passage_name_ids, row_scores
 from xlir.storage import read_json, write_json
 from xlir.tuning.peft import merge_lora
 
@@ -49,28 +55,10 @@ log = logging.getLogger(__name__)
 MANIFEST = "qgen-manifest.json"  # written by xlir.qgen_train; marks a trained generator
 PROMPT_TAIL = "\nGenerate a {language} question for this passage.\nQuestion:"
 
-# Used only while xlir.data.languages is absent from the tree.
-_FALLBACK_NAMES = {
-    "hau": "Hausa", "ibo": "Igbo", "kin": "Kinyarwanda", "swa": "Swahili", "swh": "Swahili",
-    "twi": "Twi", "yor": "Yoruba", "zul": "Zulu", "bem": "Bemba", "fon": "Fon", "eng": "English",
-    "fra": "French", "amh": "Amharic", "kor": "Korean", "ara": "Arabic", "arb": "Arabic",
-    "ben": "Bengali", "fin": "Finnish", "ind": "Indonesian", "rus": "Russian", "tel": "Telugu",
-    "som": "Somali", "wol": "Wolof",
-}
-
 
 def language_name(code: str) -> str:
-    """`hau_Latn` / `hau` -> "Hausa" (xlir.data.languages when present)."""
-    try:
-        from xlir.data.languages import language
-    except ImportError:
-        pass
-    else:
-        return language(code).name  # its error names the closest known codes
-    try:
-        return _FALLBACK_NAMES[code.split("_")[0]]
-    except KeyError:
-        raise ConfigError(f"unknown language code '{code}'") from None
+    """`hau_Latn` / `hau` -> "Hausa" (an unknown code's error names the closest known ones)."""
+    return language(code).name
 
 
 @dataclass
@@ -178,9 +166,6 @@ def generate_questions(model, tokenizer, passages: list[tuple[str, str, str]],
     names and numbers of its passage are allowed at 0 (xlir.qgen_vocab). None leaves the
     whole vocabulary, unbiased. Gemma-3 generators decode with
     xlir.qgen_decode.SharedPrefixDecoder, others with the Hugging Face cache (HFDecoder)."""
-    from xlir import qgen_decode
-    from xlir.qgen_vocab import passage_name_ids, row_scores
-
     stops = sorted(stops if stops is not None else stop_token_ids(tokenizer))
     keys = [(d, lang, s) for d, _, _ in passages for lang in cfg.languages
             for s in range(cfg.samples)]
@@ -224,8 +209,6 @@ def language_vocabularies(tokenizer, languages: Iterable[str], stops: Iterable[i
                           exclude: frozenset[str] = frozenset()) -> dict[str, dict]:
     """language -> xlir.qgen_vocab.language_scores' record: "scores" (what
     `generate_questions` takes, per language), counts of allowed ids, sentences read."""
-    from xlir.qgen_vocab import language_scores
-
     return language_scores(tokenizer, list(languages), list(stops), strength, exclude)
 
 
@@ -241,7 +224,6 @@ def load_generator(path: str | Path | None = None, dtype: str = "float32"):
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
     if path is not None and (Path(path) / MANIFEST).is_file():
         return load_trained_generator(Path(path), torch_dtype)
-    from xlir.models import resolve_generator
 
     path = resolve_generator(None if path is None else str(path))  # a name, a folder or None
     if not (path / "config.json").is_file():
@@ -346,8 +328,6 @@ def read_generated(path: str | Path, corpus: dict | None = None) -> list[dict]:
     """Rows of a generated-questions JSONL file (as `generate_corpus` writes them, or a user's
     own with `doc_id` or `passage_id` and `question`), each with its line number as `line`.
     With `corpus`, a doc id outside it is an input error naming the line."""
-    from xlir.data.readers import read_jsonl
-
     rows = []
     for n, row in read_jsonl(path):
         doc = row.get("doc_id", row.get("passage_id"))
@@ -365,7 +345,6 @@ def read_corpus(spec: str, split: str = "test") -> dict[str, dict]:
     if path.is_dir():
         path = path / "corpus.jsonl"
     if path.suffix == ".jsonl":  # passages only: no language needed to generate for them
-        from xlir.data.readers import add_unique, read_jsonl, text_field
 
         corpus: dict[str, dict] = {}
         for n, row in read_jsonl(path):
@@ -375,10 +354,8 @@ def read_corpus(spec: str, split: str = "test") -> dict[str, dict]:
         if not corpus:
             raise InputError("no passages", path)
         return corpus
-    from xlir.data.tasks import load_task
     return load_task(spec, split).corpus
 
 
 def config_from(overrides: dict) -> GenerateConfig:
-    from xlir.config import from_dict
     return from_dict(GenerateConfig, overrides)

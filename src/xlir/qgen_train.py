@@ -4,7 +4,6 @@ Examples are (passage, target language) -> question pairs from training splits o
 prompt is qgen's (`<bos>{title}: {passage}\\nGenerate a {Language} question for this
 passage.\\nQuestion:`), the target ` {question}<eos>`, and the loss covers the target tokens
 only. A run folder holds:
-
     qgen-manifest.json   base model, config, pair counts, losses; "complete" when finished
     adapter/             the peft LoRA adapter (safetensors)
     checkpoint/          LoRA weights, AdamW state, torch's random state, step and losses,
@@ -35,8 +34,11 @@ from pathlib import Path
 from typing import Literal
 
 from xlir import checkpoints
-from xlir.data.checks import hold_out
+from xlir.data.checks import drop_leaked, hold_out, leakage
+from xlir.data.readers import language_field, read_jsonl, text_field
+from xlir.data.tasks import load_pairs
 from xlir.errors import ConfigError
+from xlir.models import resolve_generator
 from xlir.qgen import MANIFEST, load_generator, passage_ids, tail_ids
 from xlir.storage import atomic_dir, read_json, write_json
 from xlir.tuning.peft import load_lora_state, lora_for_causal_lm, lora_state, save_lora
@@ -88,9 +90,6 @@ def training_pairs(cfg: QGenTrainConfig, evaluated=None) -> tuple[list[dict], di
     leakage counts). With `evaluated` (a Task, or tasks by label) every pair whose question or
     passage an evaluated split judges is dropped first (xlir.data.checks.drop_leaked), before
     the cap, so the cap still fills; the counts are drop_leaked's ({} without `evaluated`)."""
-    from xlir.data.checks import drop_leaked
-    from xlir.data.tasks import load_pairs
-
     pairs = [p for s in cfg.sources for p in load_pairs(s, cfg.split)]
     counts: dict = {}
     if evaluated is not None:
@@ -113,8 +112,6 @@ def check_leakage(pairs: list[dict], task) -> tuple[list[dict], dict]:
     overlap counts (near-duplicates are reported, not dropped) plus `dropped_pairs` and
     `dropped_questions`. Upstream AfriQA repeats questions and passages across splits, so
     overlaps are dropped, not fatal."""
-    from xlir.data.checks import drop_leaked, leakage
-
     report = leakage(pairs, task)
     kept, counts = drop_leaked(pairs, task)
     report["dropped_pairs"] = len(pairs) - len(kept)
@@ -241,8 +238,6 @@ def _finish(model, cfg, pairs, losses, run_dir: Path, seconds: float, leakage, d
             dev_losses) -> dict:
     import shutil
 
-    from xlir.models import resolve_generator
-
     base = resolve_generator(cfg.base)
     counts = _per_language(pairs)
     with atomic_dir(run_dir / "adapter") as tmp:
@@ -259,8 +254,6 @@ def _finish(model, cfg, pairs, losses, run_dir: Path, seconds: float, leakage, d
 
 def read_pairs_jsonl(path: str | Path) -> list[dict]:
     """Pairs from a JSONL file (keys: query, query_lang, title, text), for custom data."""
-    from xlir.data.readers import language_field, read_jsonl, text_field
-
     pairs = []
     for n, row in read_jsonl(path):
         lang = language_field(text_field(row, "query_lang", path, n), path, n, "query_lang")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from xlir import report_decision, report_sections, report_xqg
 from xlir.report_learning import movement, variants_section
+from xlir.drift import write_drift
 from xlir.report_files import StudyFiles
 from xlir.report_page import Page
 
@@ -31,8 +32,6 @@ __all__ = ["SECTIONS", "StudyFiles", "build_report"]
 
 def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     if any(Path(root).glob("systems/*/embeddings")):  # a study folder (not results of record)
-        from xlir.drift import write_drift
-
         write_drift(root)
     files = StudyFiles(root)
     page = Page(Path(out) if out else files.root / "report")

@@ -38,7 +38,8 @@ from pathlib import Path
 
 from xlir import selection
 from xlir.report_files import StudyFiles
-from xlir.robustness import CONTRASTS, robustness
+from xlir.robustness import CONTRASTS, robustness, seed_average
+from xlir.stats import contrast, holm, paired_differences
 
 SETTINGS = {"alpha": 0.05, "n_resamples": 1000, "n_permutations": 2000, "seed": 0}
 ANSWER_COLUMNS = ["family", "method", "task", "grouping", "group", "measure", "answer", "ci_low",
@@ -104,8 +105,6 @@ def decision(study: str | Path | StudyFiles) -> dict:
 
 
 def _swap_rows(files: StudyFiles) -> list[dict]:
-    from xlir.robustness import seed_average
-
     specs = files.config["methods"]
     rows = []
     for m in (m for m in specs if m.get("swap")):
@@ -161,8 +160,6 @@ def paired_rows(files: StudyFiles, task: str, a: dict, b: dict, key: dict,
     every grouping (and of `extra` {grouping: [(group, languages)]}), and each language
     (p Holm-corrected over the languages), with CI, p, MDE and a verdict from `words`
     (better, worse) where p < alpha."""
-    from xlir.stats import contrast, paired_differences
-
     settings = {k: SETTINGS[k] for k in ("n_resamples", "n_permutations", "seed")}
     diffs = paired_differences(a, b)
     groups = [("all", "all", sorted(diffs))]
@@ -183,8 +180,6 @@ def paired_rows(files: StudyFiles, task: str, a: dict, b: dict, key: dict,
 def language_rows(diffs: dict, key: dict, words: tuple[str, str]) -> list[dict]:
     """One row per language of per-query differences `diffs` (stats.paired_differences):
     estimate, CI, p Holm-corrected over the languages, MDE and a verdict from `words`."""
-    from xlir.stats import contrast, holm
-
     settings = {k: SETTINGS[k] for k in ("n_resamples", "n_permutations", "seed")}
     per = {lang: contrast({lang: d}, **settings) for lang, d in diffs.items()}
     adjusted = holm({lang: c.p for lang, c in per.items()})

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from xlir import storage
+from xlir.data import languages
+from xlir.data.languages import grouping
 from xlir.errors import ConfigError, InputError, XlirError
-from xlir.results import read_per_query
+from xlir.per_query import read_per_query
 from xlir.robustness import by_language
 from xlir.stats import LangScores
 
@@ -206,7 +208,6 @@ class StudyFiles:
         stored = first.get("language_groups", {}).get(grouping)
         if stored is not None:
             return stored
-        from xlir.data import languages
 
         family = first.get("encoder_family") or languages.encoder_family(self.config.get("encoder"))
         return languages.language_groups(first["per_language"], grouping, family)
@@ -229,8 +230,6 @@ def _grid(config: dict, path: Path) -> tuple[list[tuple[str, str]], list[int]]:
 
 
 def _groupings(config: dict, root: Path) -> list[str]:
-    from xlir.data.languages import grouping
-
     names = config.get("groupings", ["pretraining"])  # written before groupings were chosen
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ConfigError(f"{root / 'config.resolved.json'}: groupings: expected a list of names")

@@ -30,16 +30,17 @@ gzip is written with mtime 0, so exporting the same study twice gives identical 
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
 import math
 import shutil
 from pathlib import Path
 
 from xlir import storage
+from xlir.drift import write_drift
 from xlir.errors import InputError, XlirError
+from xlir.per_query import read_per_query, write_table
+from xlir.report import build_report
+from xlir.report_files import StudyFiles
 
 PER_QUERY = "per_query"
 COPIED = ("config.resolved.json", "environment.json", "study.json", "fertility.json",
@@ -56,9 +57,7 @@ def export_results(study: str | Path, out: str | Path) -> dict:
     study, out = Path(study), Path(out)
     if not (study / "config.resolved.json").is_file():
         raise XlirError(f"{study}: not a study directory (no config.resolved.json)")
-    if any(study.glob("systems/*/embeddings")):
-        from xlir.drift import write_drift
-
+    if any(study.glob("systems/*/embeddings")):  # drift needs them: results of record have none
         write_drift(study)
     notes = {name: (study / name if (study / name).is_file() else out / name) for name in NOTES}
     notes = {name: p.read_text(encoding="utf-8") for name, p in notes.items() if p.is_file()}
@@ -90,7 +89,7 @@ def export_results(study: str | Path, out: str | Path) -> dict:
             m["per_query_table"] = f"{PER_QUERY}/{m['task']}/{measure}.tsv.gz"
             storage.write_json(tmp / p.relative_to(study), m)
         for (task, measure), table in tables.items():
-            _write_table(tmp / PER_QUERY / task / f"{measure}.tsv.gz", table)
+            write_table(tmp / PER_QUERY / task / f"{measure}.tsv.gz", table)
         _write_decision(tmp)
         sizes = {str(p.relative_to(tmp)): p.stat().st_size
                  for p in sorted(tmp.rglob("*")) if p.is_file()}
@@ -99,67 +98,10 @@ def export_results(study: str | Path, out: str | Path) -> dict:
     return sizes
 
 
-def read_per_query(root: Path, metrics: dict, tables: dict[Path, dict]) -> None:
-    """Fill a results-of-record metrics dict's `per_query` and `query_lang` from its task
-    table (in place; `tables` holds the tables already read, one per task, for the caller's
-    other systems); a study folder's own metrics.json, which holds them, is left alone."""
-    rel = metrics.get("per_query_table")
-    if rel is None or "per_query" in metrics:
-        return
-    if root / rel not in tables:
-        tables[root / rel] = _read_table(root / rel)
-    table = tables[root / rel]
-    system = metrics["system"]
-    if system not in table:
-        raise InputError(f"no column for system {system}", root / rel)
-    metrics["query_lang"] = table[""]
-    metrics["per_query"] = {metrics["primary"]: table[system]}
-
-
-def _read_table(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError("missing per-query table (results of record are incomplete)", path)
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t"))
-    header = rows[0]
-    if header[:2] != ["query_id", "language"]:
-        raise InputError("line 1: expected columns query_id, language, <system>...", path)
-    table: dict[str, dict] = {name: {} for name in [""] + header[2:]}
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise InputError(f"line {line}: {len(row)} fields, header has {len(header)}", path)
-        qid, lang = row[0], row[1]
-        table[""][qid] = lang
-        for name, value in zip(header[2:], row[2:]):
-            if value == "":
-                continue  # that system has no score for that query
-            try:
-                table[name][qid] = float(value)
-            except ValueError:
-                raise InputError(f"line {line}: field {name}: not a number: {value!r}", path) from None
-    return table
-
-
-def _write_table(path: Path, table: dict) -> None:
-    systems = sorted(k for k in table if k)
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    w.writerow(["query_id", "language", *systems])
-    for qid in sorted(table[""]):
-        w.writerow([qid, table[""][qid], *(repr(float(table[s][qid])) if qid in table[s] else ""
-                                          for s in systems)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
-                                                 filename="") as f:
-        f.write(buf.getvalue().encode("utf-8"))
-
-
 def _write_decision(root: Path) -> None:
     """The report built from `root` itself: report/ holds report.md, its figures and the
     decision table (decision.json, decision.csv, interaction.csv); the self-contained
     index.html is left out (it inlines the figures again: `xlir report` rebuilds it)."""
-    from xlir.report import build_report
-
     build_report(root, root / "report").unlink()  # the path of index.html
 
 
@@ -172,8 +114,6 @@ def compare_results(study: str | Path, results: str | Path, tol: float = 1e-6) -
     """Differences between a study folder and results of record (empty: they agree to `tol`):
     every (task, system) of the results must be in the study, with its macro and per-language
     scores of every measure and its per-query primary scores equal to within `tol`."""
-    from xlir.report_files import StudyFiles
-
     new, old = StudyFiles(study), StudyFiles(results)
     mine_all = {**new.metrics, **new.held_out}  # tasks held out for a choice are results too
     diffs = []

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xlir.bm25 import BM25
+from xlir.data.readers import read_lines
 from xlir.errors import ConfigError, InputError
 from xlir.storage import atomic_path
 
@@ -47,7 +49,7 @@ def passage_vectors(encoder, corpus: dict, cache_dir: str | Path | None = None,
                     batch_size: int = 64, show_progress: bool = False, num_workers: int = 1
                     ) -> tuple[list[str], np.ndarray]:
     """(doc ids, vectors) of a corpus; with `cache_dir`, cached there and reused (encode.py)."""
-    from xlir.encode import encode_corpus
+    from xlir.encode import encode_corpus  # torch: BM25 and hybrid runs never load it
 
     if cache_dir is not None:
         return encode_corpus(encoder, corpus, cache_dir, batch_size, show_progress=show_progress,
@@ -60,7 +62,7 @@ def query_vectors(encoder, queries: dict[str, str], cache_dir: str | Path | None
                   batch_size: int = 64, show_progress: bool = False
                   ) -> tuple[list[str], np.ndarray]:
     """(query ids, vectors); with `cache_dir`, cached there and reused."""
-    from xlir.encode import encode_queries
+    from xlir.encode import encode_queries  # torch: BM25 and hybrid runs never load it
 
     if cache_dir is not None:
         return encode_queries(encoder, queries, cache_dir, batch_size, show_progress=show_progress)
@@ -71,7 +73,7 @@ def query_vectors(encoder, queries: dict[str, str], cache_dir: str | Path | None
 def search_pools(doc_ids: list[str], d_vecs: np.ndarray, q_ids: list[str], q_vecs: np.ndarray,
                  task, k: int = 100, index_kind: str = "flat") -> Run:
     """Each query searches its own pool (`Task.pools()`) of one index over every passage."""
-    from xlir.index import DenseIndex
+    from xlir.index import DenseIndex  # faiss: BM25 and hybrid runs never load it
 
     return DenseIndex.build(d_vecs, doc_ids, kind=index_kind).search_task(q_ids, q_vecs,
                                                                           task.pools(), k)
@@ -120,7 +122,7 @@ def fused_passages(encoder, doc_ids: list[str], d_vecs: np.ndarray, rows: list[d
     """(fused passage vectors, generated-question vectors by passage) for the passages
     `doc_ids`: rows from `xlir.qgen.read_generated`, encoded as queries (cached in
     `cache_dir`), each passage's fused as `(1 - alpha) p + alpha * sum (or mean) q`."""
-    from xlir.index import encode_generated, fuse_passages
+    from xlir.index import encode_generated, fuse_passages  # faiss, torch
 
     generated = encode_generated(encoder, rows, cache_dir, batch_size)
     mine = set(doc_ids)
@@ -150,8 +152,6 @@ def bm25_run(task, k: int = 100, k1: float = 0.9, b: float = 0.4,
              use_title: bool = True) -> Run:
     """BM25 over `task`, one index per pool (`Task.pools()`) -> run. Passages are
     "{title} {text}" unless `use_title` is False (or the task has no titles)."""
-    from xlir.bm25 import BM25
-
     run: Run = {}
     for key, (qids, doc_ids) in task.pools().items():
         if not qids or not doc_ids:
@@ -203,8 +203,6 @@ def write_trec_run(run: Run, path: str | Path, tag: str = "xlir") -> None:
 
 
 def read_trec_run(path: str | Path) -> Run:
-    from xlir.data.readers import read_lines
-
     run: Run = {}
     for n, line in read_lines(path):  # InputError for a missing, non-UTF-8 or folder path
         if not line.strip():

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from xlir.errors import InputError, XlirError
+
 
 def xlir_home() -> Path:
     if os.environ.get("XLIR_HOME"):
@@ -132,8 +134,6 @@ def write_json(path: str | Path, obj: Any) -> None:
 def read_json(path: str | Path) -> Any:
     """One JSON document, UTF-8 (a leading byte-order mark is dropped): the project's own
     files and upstream data alike; every problem is an InputError naming the file and line."""
-    from xlir.errors import InputError
-
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -183,8 +183,6 @@ def exclusive(path: str | Path, wait: bool, what: str) -> Iterator[None]:
     """
     import fcntl
 
-    from xlir.errors import XlirError
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
@@ -230,8 +228,6 @@ def read_safetensors(path: str | Path, fix: str) -> dict:
     file is an InputError naming it and saying what to do (`fix`)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    from xlir.errors import InputError
 
     try:
         return load_file(str(path))

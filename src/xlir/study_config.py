@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from xlir import presets
 from xlir.config import from_dict, load_config, merge, to_dict
-from xlir.errors import ConfigError
+from xlir.data.languages import GROUPINGS
+from xlir.data.readers import safe_name
+from xlir.errors import ConfigError, InputError
 
 DEFAULT_CONFIG = presets.path("quick")
 
@@ -88,9 +90,6 @@ class MethodSpec:
 
 def _folder_name(name: str, section: str, key: str) -> str:
     """`name` if it can name a folder of the study (no separators, no '..')."""
-    from xlir.data.readers import safe_name
-    from xlir.errors import InputError
-
     try:
         return safe_name(name)
     except InputError:
@@ -205,7 +204,6 @@ class StudyConfig:
                                   f"subset of the task labels {names}")
         if self.select_on is not None and self.select_on not in names:
             raise ConfigError(f"select_on: '{self.select_on}' is not one of the tasks {names}")
-        from xlir.data.languages import GROUPINGS
 
         for name in self.groupings:
             if name not in GROUPINGS:
@@ -244,7 +242,7 @@ def check_stage_configs(config: StudyConfig) -> None:
     generation) so that a typo in methods[].train/options or xqg.train/generate fails before
     the first stage, naming its key, not after hours of the stages before it."""
     from xlir.qgen import config_from  # torch: only when a study is about to run
-    from xlir.qgen_train import QGenTrainConfig
+    from xlir.qgen_train import QGenTrainConfig  # torch
 
     def build(where: str, make):
         try:

@@ -32,13 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xlir import tuning
+from xlir.data.bitext import flores_sentences
 from xlir.data.checks import drop_leaked, hold_out
+from xlir.data.tasks import load_pairs
 from xlir.encoder import passage_text  # train on the text the encoder encodes at inference
 from xlir.errors import ConfigError
+from xlir.models import resolve_encoder
 from xlir.storage import read_json, write_json
-from xlir.trainer import (CHECKPOINT_FILES, TRAINABLE_FILE, XlirTrainer,  # noqa: F401
-                          build_dataset, build_loss, build_trainer, last_complete_checkpoint,
-                          mine_hard_negatives)
+from xlir.trainer import (CHECKPOINT_FILES, TRAINABLE_FILE, XlirTrainer,
+                          # noqa: F401                           build_dataset, build_loss,
+                          build_trainer, last_complete_checkpoint, mine_hard_negatives)
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +94,7 @@ class TrainConfig:
     madx_mlm_steps: int = 200
 
     def __post_init__(self):
-        from xlir.tuning import method_config
-
-        self.method_config = method_config(self.method, self.method_options)
+        self.method_config = tuning.method_config(self.method, self.method_options)
         positive = ["batch_size", "grad_accum", "mini_batch_size", "query_max_length",
                     "passage_max_length", "eval_steps", "logging_steps", "save_total_limit"]
         for name in positive:
@@ -134,8 +136,6 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     the counts go into the manifest as `leakage`. Dev pairs too (`dev_leakage`): a checkpoint is
     never chosen on an evaluated question or passage (with none left, the last model is kept).
     """
-    from xlir import tuning
-
     run_dir = Path(run_dir)
     _check_same_config(run_dir, config)
     if is_complete(run_dir):
@@ -208,7 +208,6 @@ def _check_lengths(base: Path, config: TrainConfig) -> None:
 def _resolve_model(model: str | None) -> Path:
     if model and Path(model).is_dir():
         return Path(model).resolve()
-    from xlir.models import resolve_encoder
 
     return Path(resolve_encoder(model)).resolve()
 
@@ -240,13 +239,11 @@ LEGACY_VALUES = {"precision": "fp32"}
 
 
 def _with_language_adapters(config: TrainConfig, base: Path, root: Path) -> TrainConfig:
-    from xlir.tuning import train_language_adapter
-
     adapters = dict(config.method_config.lang_adapters)
     for lang in [config.method_config.source_lang, *config.madx_target_langs]:
         if lang not in adapters:
             texts = language_texts(lang)
-            adapters[lang] = str(train_language_adapter(
+            adapters[lang] = str(tuning.train_language_adapter(
                 base, lang, texts, root / lang, steps=config.madx_mlm_steps, seed=config.seed))
     options = {**config.method_options, "lang_adapters": adapters}
     return dataclasses.replace(config, method_options=options)
@@ -254,16 +251,12 @@ def _with_language_adapters(config: TrainConfig, base: Path, root: Path) -> Trai
 
 def language_texts(lang: str) -> list[str]:
     """Raw sentences of `lang` for MLM: the SIB-200 (FLORES-200) train split."""
-    from xlir.data.bitext import flores_sentences
-
     return list(flores_sentences(lang, "train").values())
 
 
 def _load_model(base: Path, config: TrainConfig):
     from sentence_transformers import SentenceTransformer
     from transformers import set_seed
-
-    from xlir import tuning
 
     set_seed(config.seed)  # the seed fixes the random init of adapters / LoRA matrices
     st = SentenceTransformer(str(base), device="cpu")
@@ -272,8 +265,6 @@ def _load_model(base: Path, config: TrainConfig):
 
 
 def _load_sources(names: list[str], split: str) -> list[dict]:
-    from xlir.data.tasks import load_pairs
-
     return [p for name in names for p in load_pairs(name, split)]
 
 

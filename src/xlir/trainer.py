@@ -15,9 +15,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xlir.bm25 import tokenize
+from xlir.checkpoints import load_optimizer, rng_state, save_optimizer, set_rng_state
 from xlir.encoder import passage_text  # train on the text the encoder encodes at inference
 from xlir.errors import InputError
-from xlir.storage import read_json
+from xlir.storage import read_json, read_safetensors, write_json
+from xlir.tuning import trainable_state_dict
 
 if TYPE_CHECKING:
     from xlir.train import TrainConfig
@@ -71,8 +74,6 @@ def mine_hard_negatives(pairs: list[dict], k: int) -> list[list[str]]:
     Words as BM25 retrieval splits them (xlir.bm25.tokenize: letters, marks and digits, so an
     Indic vowel sign stays inside its word)."""
     import bm25s
-
-    from xlir.bm25 import tokenize
 
     if not pairs:
         raise InputError("no training pairs")
@@ -190,8 +191,6 @@ class XlirTrainer(_trainer_class()):
     def _save_optimizer_and_scheduler(self, output_dir):
         if not self.args.should_save:  # one copy, from the main process
             return
-        from xlir.checkpoints import save_optimizer
-        from xlir.storage import write_json
 
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -202,7 +201,6 @@ class XlirTrainer(_trainer_class()):
     def _load_optimizer_and_scheduler(self, checkpoint):
         if checkpoint is None or not (Path(checkpoint) / OPTIMIZER_STATE).is_file():
             return super()._load_optimizer_and_scheduler(checkpoint)
-        from xlir.checkpoints import load_optimizer
 
         fix = f"delete {checkpoint} to resume from the checkpoint before it, or from the start"
         meta = read_json(Path(checkpoint) / OPTIMIZER_STATE)
@@ -214,9 +212,6 @@ class XlirTrainer(_trainer_class()):
 
         import numpy as np
         from safetensors.torch import save_file
-
-        from xlir.checkpoints import rng_state
-        from xlir.storage import write_json
 
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -236,9 +231,6 @@ class XlirTrainer(_trainer_class()):
 
         import numpy as np
 
-        from xlir.checkpoints import set_rng_state
-        from xlir.storage import read_safetensors
-
         fix = f"delete {checkpoint} to resume from the checkpoint before it, or from the start"
         set_rng_state(read_safetensors(Path(checkpoint) / f"{name}.safetensors", fix), {})
         saved = read_json(Path(checkpoint) / f"{name}.json")
@@ -249,15 +241,11 @@ class XlirTrainer(_trainer_class()):
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         from safetensors.torch import save_file
 
-        from xlir.tuning import trainable_state_dict
-
         out = Path(output_dir or self.args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         save_file(trainable_state_dict(self.model), str(out / TRAINABLE_FILE))
 
     def _load_from_checkpoint(self, checkpoint_path: str, model=None) -> None:
-        from xlir.storage import read_safetensors
-
         path = Path(checkpoint_path) / TRAINABLE_FILE
         if not path.is_file():
             raise InputError("checkpoint has no trainable tensors", path)

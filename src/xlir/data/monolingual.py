@@ -23,11 +23,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from xlir.data.bitext import FLORES_SPLITS, flores_sentences
 from xlir.data.checks import normalise
 from xlir.data.fetch import fetch
 from xlir.data.languages import normalize
 from xlir.data.readers import read_lines
 from xlir.data.registry import AFRIQA_LANGUAGES, MASAKHANER_LANGUAGES, SIB200_LANGUAGES
+from xlir.data.tasks import AFRIQA_SPLITS, afriqa_rows
 from xlir.errors import InputError
 
 SOURCES = ("sib200", "masakhaner", "afriqa")
@@ -66,8 +68,6 @@ def evaluated_texts(tasks: Iterable) -> frozenset[str]:
 
 def _read(lang: str) -> Iterable[tuple[str, list[str]]]:
     if lang in SIB200_LANGUAGES:
-        from xlir.data.bitext import FLORES_SPLITS, flores_sentences
-
         root = fetch("sib200", progress=False)
         yield "sib200", [s for split in FLORES_SPLITS
                          for s in flores_sentences(lang, split, root).values()]
@@ -77,8 +77,6 @@ def _read(lang: str) -> Iterable[tuple[str, list[str]]]:
         yield "masakhaner", [s for split in MASAKHANER_SPLITS for s in conll_sentences(
             root / "MasakhaNER2.0" / "data" / folder / f"{split}.txt")]
     if lang in {code for code, _ in AFRIQA_LANGUAGES.values()}:
-        from xlir.data.tasks import AFRIQA_SPLITS, afriqa_rows
-
         yield "afriqa", [row["question"] for split in AFRIQA_SPLITS
                          for row in afriqa_rows(split) if row["lang"] == lang]
 

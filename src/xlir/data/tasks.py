@@ -28,6 +28,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from xlir.data.beir import beir_task
+from xlir.data.bitext import bitext_spec_task, flores_task
 from xlir.data.fetch import fetch
 from xlir.data.languages import normalize
 from xlir.data.readers import read_jsonl, text_field
@@ -66,18 +68,12 @@ def load_task(name: str, split: str = "test", languages: list[str] | None = None
         _no_options(name, options)
         task = amqa_task(split)
     elif name.startswith("flores-"):
-        from xlir.data.bitext import flores_task
-
         _no_options(name, options, allowed=("direction",))
         return flores_task(name, split, languages, **options)
     elif name.startswith("bitext:"):
-        from xlir.data.bitext import bitext_spec_task
-
         _no_options(name, options, allowed=("direction",))
         task = bitext_spec_task(name, split, **options)
     elif Path(name).is_dir():
-        from xlir.data.beir import beir_task
-
         _no_options(name, options, allowed=("language",))
         task = beir_task(name, split, **options)
     else:
