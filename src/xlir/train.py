@@ -40,9 +40,9 @@ from xlir.encoder import passage_text  # train on the text the encoder encodes a
 from xlir.errors import ConfigError
 from xlir.models import resolve_encoder
 from xlir.storage import read_json, write_json
-from xlir.trainer import (CHECKPOINT_FILES, TRAINABLE_FILE, XlirTrainer,
-                          # noqa: F401                           build_dataset, build_loss,
-                          build_trainer, last_complete_checkpoint, mine_hard_negatives)
+from xlir.trainer import (  # noqa: F401 (re-exported: the training API lives in one module)
+    CHECKPOINT_FILES, TRAINABLE_FILE, XlirTrainer, build_dataset, build_loss, build_trainer,
+    last_complete_checkpoint, mine_hard_negatives)
 
 logger = logging.getLogger(__name__)
 
