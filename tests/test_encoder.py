@@ -5,12 +5,11 @@ embeddings, dispatches loading."""
 from __future__ import annotations
 
 import logging
-import sys
-import types
 
 import numpy as np
 import pytest
 
+import xlir.encoder as encoder_module
 from xlir.encoder import BiEncoder, load_encoder, passage_text
 from xlir.errors import ConfigError, ModelNotFoundError
 
@@ -91,18 +90,15 @@ def test_load_dispatch(tmp_path, tiny_st_encoder_dir, monkeypatch):
     tuned = tmp_path / "run"
     tuned.mkdir()
     (tuned / "xlir-model.json").write_text("{}")
-    fake_tuning = types.ModuleType("xlir.tuning")
-    fake_tuning.load_tuned = (lambda p, madx_lang=None: calls.append((p, madx_lang))
-                              or SentenceTransformer(str(tiny_st_encoder_dir)))
-    monkeypatch.setitem(sys.modules, "xlir.tuning", fake_tuning)
+    monkeypatch.setattr(encoder_module, "load_tuned",
+                        lambda p, madx_lang=None: calls.append((p, madx_lang))
+                        or SentenceTransformer(str(tiny_st_encoder_dir)))
     assert isinstance(load_encoder(tuned), BiEncoder) and calls == [(tuned, None)]
     load_encoder(tuned, madx_lang="hau_Latn")  # a MAD-X swap's language reaches load_tuned
     assert calls[-1] == (tuned, "hau_Latn")
     with pytest.raises(ModelNotFoundError, match="madx_lang needs a trained MAD-X run"):
         load_encoder(tiny_st_encoder_dir, madx_lang="hau_Latn")
-    fake_models = types.ModuleType("xlir.models")
-    fake_models.resolve_encoder = lambda name=None: tiny_st_encoder_dir
-    monkeypatch.setitem(sys.modules, "xlir.models", fake_models)
+    monkeypatch.setattr(encoder_module, "resolve_encoder", lambda name=None: tiny_st_encoder_dir)
     assert load_encoder().source == str(tiny_st_encoder_dir)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotFoundError):
