@@ -1,6 +1,8 @@
-"""Where one training step's time goes, outside the trainer: the loss and optimizer xlir trains
-with (MultipleNegativesRankingLoss, torch AdamW), real TyDi English pairs, 1 BM25 hard
-negative, batch 16, queries cut to 64 tokens and passages to 128.
+"""Where one training step's time goes, outside the trainer: the loss xlir trains with
+(MultipleNegativesRankingLoss) and torch's AdamW in its default (foreach) form, real TyDi
+English pairs, 1 BM25 hard negative, batch 16, queries cut to 64 tokens and passages to 128.
+The trainer uses the fused AdamW kernel (transformers' `adamw_torch_fused`), so the optimizer
+share printed here is an upper bound on the trainer's.
 
     .venv/bin/python benchmarks/profile_train_step.py METHOD VARIANT [--steps 6]   # ~1-2 min
 
