@@ -132,6 +132,8 @@ def answered(tmp_path_factory):
                {"format": "xlir-model", "method": "lora", "trainable_params": 294912,
                 "total_params": 118000000, "saved_bytes": 1200000, "wall_time_s": 61.0,
                 "peak_rss_mb": 2100.0})
+    write_json(root / "systems" / "bitfit-s13" / "model" / "xlir-model.json",  # an older manifest
+               {"format": "xlir-model", "method": "bitfit", "wall_time_s": 30.0})
     out = build_report(root).parent
     return root, out, (out / "report.md").read_text(encoding="utf-8")
 
@@ -196,6 +198,8 @@ def test_costs_read_the_manifest(answered):
     assert "| 294,912 | 118,000,000 | 1.20 | 61 | 2100 |" in row
     assert next(line for line in costs.splitlines()
                 if line.startswith("| frozen-s13 |")).startswith("| frozen-s13 | 0 (not trained) |")
+    older = next(line for line in costs.splitlines() if line.startswith("| bitfit-s13 |"))
+    assert older.startswith("| bitfit-s13 | - | - | - | 30 |"), older  # missing keys: never 0
 
 
 def test_dataset_licences_reach_environment_json_and_the_report(answered):

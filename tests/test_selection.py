@@ -313,6 +313,10 @@ def test_a_finished_study_may_gain_xqg_and_its_held_out_task_but_nothing_else():
     ({"seeds": []}, "seeds: [] must be"),
     ({"methods": [{"name": "frozen"}, {"name": "lora", "seeds": []}]}, "methods.lora.seeds: []"),
     ({"select_on": "tydi"}, "select_on: 'tydi' is not one of the tasks"),
+    ({"select_on": "afriqa"}, "select_on: 'afriqa' is a test split"),
+    ({"xqg": {"enabled": True, "task": "afriqa", "select_on": "tydi-en-dev"}},
+     "xqg.select_on: 'tydi-en-dev' is a test split"),
+    ({"train": {"dev": "tydi-xx"}}, "methods.frozen: dev: 'tydi-xx' is no pair set"),
     # stage configs are built before the first stage: a typo fails at once, naming its key
     ({"methods": [{"name": "frozen"}, {"name": "lora", "train": {"learning_rate": 1e-3}}]},
      "methods.lora: TrainConfig: unknown key(s) ['learning_rate']"),

@@ -38,6 +38,8 @@ def config(model, **over) -> TrainConfig:
 
 @pytest.mark.parametrize("over, message", [
     ({"lr": -1e-4}, "lr must be > 0"), ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"dev": "tydi-xx"}, "dev: 'tydi-xx' is no pair set"),
+    ({"train": ["tydi-en", "afriqa"]}, "train: 'afriqa' is no pair set"),
     ({"temperature": 0.0}, "temperature"), ({"warmup_ratio": 1.0}, "warmup_ratio"),
     ({"epochs": 0, "max_steps": -1}, "epochs > 0 or max_steps"),
     ({"eval_metric": "ndcg"}, "eval_metric"), ({"eval_metric": "bleu@10"}, "eval_metric"),
@@ -255,9 +257,10 @@ def kill(run):
 def test_a_first_attempt_that_failed_early_does_not_lock_its_config(tiny_st_encoder_dir, tmp_path):
     from xlir.errors import XlirError
 
-    run = tmp_path / "run"
-    with pytest.raises(XlirError, match="nosuchsource"):  # fails after train_config.json
-        train(config(tiny_st_encoder_dir, train=["nosuchsource"]), run)
+    run, empty = tmp_path / "run", tmp_path / "nosuchsource"
+    empty.mkdir()  # a folder without BEIR files: fails while reading, after train_config.json
+    with pytest.raises(XlirError, match="nosuchsource"):
+        train(config(tiny_st_encoder_dir, train=[str(empty)]), run)
     assert (run / "train_config.json").is_file()
     train(config(tiny_st_encoder_dir, max_steps=1), run, train_pairs=make_pairs(8), dev_pairs=[])
     assert json.loads((run / "train_config.json").read_text())["max_steps"] == 1

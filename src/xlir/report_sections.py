@@ -20,6 +20,10 @@ def _f(x: float | None, digits: int = 3, sign: str = "") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:{sign}.{digits}f}"
 
 
+def _count(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
 def headline(files: StudyFiles, page: Page, decision: dict) -> None:
     page.heading("Headline")
     sampled = [f"{t}: {v['queries']} queries, {v['documents']} documents"
@@ -296,8 +300,9 @@ def costs(files: StudyFiles, page: Page) -> None:
             rows.append([system, "0 (not trained)" if files.systems[system].method == "frozen"
                          else "-", "-", "-", "-", "-", _f(retrieve, 0)])
             continue
-        rows.append([system, f"{m.get('trainable_params', 0):,}", f"{m.get('total_params', 0):,}",
-                     _f(m.get("saved_bytes", 0) / 1e6, 2), _f(m.get("wall_time_s"), 0),
+        size = m.get("saved_bytes")  # a key the manifest lacks is "-", never a 0
+        rows.append([system, _count(m.get("trainable_params")), _count(m.get("total_params")),
+                     _f(None if size is None else size / 1e6, 2), _f(m.get("wall_time_s"), 0),
                      _f(m.get("peak_rss_mb"), 0), _f(retrieve, 0)])
     page.table(["system", "trainable params", "total params", "saved size (MB)", "train time (s)",
                 "peak RSS (MB)", "encode + search, all tasks (s)"], rows,

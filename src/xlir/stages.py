@@ -51,11 +51,32 @@ def retrieve_bm25(out: Path, label: str, task, *, k: int, encoder_name: str | No
                     encoder_name)
 
 
+HYBRID_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the dense run's share
+
+
 def fuse(out: Path, system: str, label: str, task, dense: Path, lexical: Path, *, method: str,
-         encoder_name: str | None) -> dict:
-    """`system` (hybrid-<dense system>): the TREC runs `dense` and `lexical` fused by `method`."""
-    run = hybrid_run(read_trec_run(dense), read_trec_run(lexical), method=method)
-    return save_run(out, system, label, task, run, {"fusion": method}, encoder_name)
+         encoder_name: str | None, weight: float = 0.5, chosen: dict | None = None) -> dict:
+    """`system` (hybrid-<dense system>): the TREC runs `dense` and `lexical` fused by `method`;
+    "interpolate" gives the dense run the share `weight` (`chosen`: how it was chosen, into the
+    metrics beside it)."""
+    run = hybrid_run(read_trec_run(dense), read_trec_run(lexical), method=method, weight=weight)
+    extra = {"fusion": method} if method == "rrf" else {"fusion": method, "weight": weight,
+                                                        **(chosen or {})}
+    return save_run(out, system, label, task, run, extra, encoder_name)
+
+
+def choose_weight(dense: Path, lexical: Path, task, label: str, *, encoder_name: str | None,
+                  weights: tuple[float, ...] = HYBRID_WEIGHTS) -> tuple[float, dict]:
+    """The interpolation weight whose hybrid of the TREC runs `dense` and `lexical` scores the
+    best macro of `task`'s primary measure (a held-out task, `label`); a tie goes to the weight
+    nearest 0.5, then the smaller. -> (weight, what the metrics record about the choice)."""
+    a, b = read_trec_run(dense), read_trec_run(lexical)
+    measure = task.primary_measure
+    scores = {w: evaluate_run(hybrid_run(a, b, "interpolate", w), task, [measure],
+                              encoder=encoder_name).macro[measure] for w in weights}
+    best = max(weights, key=lambda w: (round(scores[w], 9), -abs(w - 0.5), -w))
+    return best, {"weight_chosen_on": label, "weight_measure": measure,
+                  "weight_scores": {str(w): round(v, 6) for w, v in scores.items()}}
 
 
 def save_run(out: Path, system: str, label: str, task, run: dict, extra: dict[str, Any],

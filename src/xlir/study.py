@@ -292,11 +292,17 @@ class Study(Plan):
                                   encoder_name=c.encoder)
 
     def _fuse(self, stage: Stage) -> None:
-        spec, dense = self.spec(stage.task), stage.system.removeprefix("hybrid-")
+        c, spec, dense = self.config, self.spec(stage.task), stage.system.removeprefix("hybrid-")
+        weight, chosen = 0.5 if c.hybrid_weight is None else c.hybrid_weight, None
+        if c.hybrid == "interpolate" and c.hybrid_weight is None:  # chosen on select_on
+            held = self.spec(c.select_on)
+            weight, chosen = stages.choose_weight(
+                self._out(dense, held.label) / "run.trec", self._out("bm25", held.label) / "run.trec",
+                self.task(held), held.label, encoder_name=c.encoder)
         stages.fuse(self._out(stage.system, spec.label), stage.system, spec.label,
                     self.task(spec), self._out(dense, spec.label) / "run.trec",
-                    self._out("bm25", spec.label) / "run.trec", method=self.config.hybrid,
-                    encoder_name=self.config.encoder)
+                    self._out("bm25", spec.label) / "run.trec", method=c.hybrid,
+                    encoder_name=c.encoder, weight=weight, chosen=chosen)
 
     def _qgen_train(self, stage: Stage) -> None:
         from xlir.qgen_train import QGenTrainConfig  # torch

@@ -133,6 +133,10 @@ class StudyConfig:
     train: dict[str, Any] = field(default_factory=dict)
     baselines: list[Literal["bm25", "hybrid"]] = field(default_factory=lambda: ["bm25", "hybrid"])
     hybrid: Literal["rrf", "interpolate"] = "rrf"
+    # interpolate only: the dense run's share, fixed beforehand; null: chosen for each dense
+    # system on `select_on` (xlir.stages.HYBRID_WEIGHTS, the best macro of its primary measure)
+    # and used on every task. RRF has no weight.
+    hybrid_weight: float | None = None
     tasks: list[TaskSpec] = field(default_factory=list)
     xqg: XQGSpec = field(default_factory=XQGSpec)
     k: int = 100
@@ -204,6 +208,24 @@ class StudyConfig:
                                   f"subset of the task labels {names}")
         if self.select_on is not None and self.select_on not in names:
             raise ConfigError(f"select_on: '{self.select_on}' is not one of the tasks {names}")
+        if self.hybrid == "rrf" and self.hybrid_weight is not None:
+            raise ConfigError("hybrid_weight: RRF has no weight (it is for hybrid: interpolate)")
+        if self.hybrid_weight is not None and not 0.0 <= self.hybrid_weight <= 1.0:
+            raise ConfigError(f"hybrid_weight: {self.hybrid_weight} is not in [0, 1]")
+        if self.hybrid == "interpolate" and "hybrid" in self.baselines and self.hybrid_weight is None:
+            if self.select_on is None:
+                raise ConfigError("hybrid_weight: interpolate needs a weight fixed beforehand or "
+                                  "select_on, the held-out task it is chosen on")
+            for m in self.methods:
+                if m.tasks is not None and self.select_on not in m.tasks:
+                    raise ConfigError(f"methods.{m.label}.tasks: must hold select_on "
+                                      f"('{self.select_on}'), where its hybrid weight is chosen")
+        splits = {t.label: t.split for t in self.tasks}
+        for key, label in (("select_on", self.select_on),
+                           ("xqg.select_on", self.xqg.select_on if self.xqg.enabled else None)):
+            if splits.get(label) == "test":  # nothing is chosen on test data
+                raise ConfigError(f"{key}: '{label}' is a test split; choices are made on "
+                                  f"held-out data (tasks.{label}.split: dev, or a part of train)")
 
         for name in self.groupings:
             if name not in GROUPINGS:

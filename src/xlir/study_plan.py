@@ -105,12 +105,21 @@ class Plan:
         if stage.kind == "fuse":
             base = stage.system.removeprefix("hybrid-")
             return {stage.system: {**self.dense_record(base), "name": stage.system,
-                                   "kind": "hybrid", "base": base, "fusion": self.config.hybrid}}
+                                   "kind": "hybrid", "base": base, "fusion": self.config.hybrid,
+                                   **self._hybrid_weight()}}
         if stage.kind == "augment":
             return {f"xqg-{b}-a{stage.alpha:g}": {
                 **self.dense_record(b), "name": f"xqg-{b}-a{stage.alpha:g}", "kind": "xqg",
                 "base": b, "alpha": stage.alpha, "fusion": self.config.xqg.fusion} for b in bases}
         return {}
+
+    def _hybrid_weight(self) -> dict:
+        """interpolate: its weight, or where it is chosen (RRF has none: nothing)."""
+        c = self.config
+        if c.hybrid != "interpolate":
+            return {}
+        return ({"weight": c.hybrid_weight} if c.hybrid_weight is not None
+                else {"weight_chosen_on": c.select_on})
 
     def dense_record(self, system: str) -> dict:
         method, seed = self.system_specs[system]
@@ -174,8 +183,11 @@ class Plan:
                 deps = (f"train:{s}",) + ((f"retrieve:{shared}/{t.label}",) if shared != s else ())
                 out.append(Stage("retrieve", s, t.label, deps))
             if "hybrid" in c.baselines:
-                out += [Stage("fuse", f"hybrid-{s}", t.label,
-                              (f"retrieve:{s}/{t.label}", f"retrieve:bm25/{t.label}"))
+                # an interpolation weight chosen on select_on reads both runs there too
+                held = (c.select_on,) if c.hybrid == "interpolate" and c.hybrid_weight is None else ()
+                out += [Stage("fuse", f"hybrid-{s}", t.label, tuple(dict.fromkeys(
+                              (f"retrieve:{s}/{t.label}", f"retrieve:bm25/{t.label}")
+                              + tuple(f"retrieve:{name}/{h}" for h in held for name in (s, "bm25")))))
                         for t in self.tasks_of(s) if t.role == "test"]
         if c.xqg.enabled:
             out += self._xqg_stages({stage.key for stage in out})

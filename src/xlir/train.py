@@ -35,7 +35,7 @@ from typing import Any, Literal
 from xlir import tuning
 from xlir.data.bitext import flores_sentences
 from xlir.data.checks import drop_leaked, hold_out
-from xlir.data.tasks import load_pairs
+from xlir.data.tasks import PAIR_SETS, load_pairs
 from xlir.encoder import passage_text  # train on the text the encoder encodes at inference
 from xlir.errors import ConfigError
 from xlir.models import resolve_encoder
@@ -112,6 +112,12 @@ class TrainConfig:
             raise ConfigError("hard_negatives must be >= 0 and max_pairs >= 2")
         if not self.train:
             raise ConfigError("train: name at least one source of training pairs")
+        for key, names in (("train", self.train), ("dev", [self.dev] if self.dev else [])):
+            unknown = [n for n in names
+                       if not _pair_source(n) and not (key == "dev" and n == HOLDOUT)]
+            if unknown:  # here, not after the model has loaded: a study checks it at its start
+                raise ConfigError(f"{key}: {unknown[0]!r} is no pair set ({', '.join(PAIR_SETS)}"
+                                  f"{', holdout' if key == 'dev' else ''}) and no BEIR folder")
         if self.madx_mlm_steps < 1:
             raise ConfigError(f"madx_mlm_steps must be >= 1, got {self.madx_mlm_steps}")
         name, _, k = self.eval_metric.partition("@")
@@ -120,6 +126,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def _pair_source(name: str) -> bool:
+    return name in PAIR_SETS or Path(name).is_dir()
 
 
 def is_complete(run_dir: str | Path) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xlir.cli.evaluate import add_task_args, task_from_args
+from xlir.cli.evaluate import add_family_arg, add_task_args, encoder_family_of, task_from_args
 
 
 def register(subparsers) -> None:
@@ -21,6 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN",
                         help="TREC run files: the first (A) is compared to each other one")
     add_task_args(parser)
+    add_family_arg(parser, "the packaged multilingual-e5-small's (me5)")
     parser.add_argument("--measure", default=None, help="default: the task's primary measure")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--permutations", type=int, default=10000)
@@ -40,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
         raise XlirError("give at least two run files (A and one to compare it with)")
     task = task_from_args(args)
     measure = args.measure or task.primary_measure
-    results = [evaluate_run(read_trec_run(p), task, [measure]) for p in args.runs]
+    family = encoder_family_of(args)
+    results = [evaluate_run(read_trec_run(p), task, [measure], encoder_family=family)
+               for p in args.runs]
     report = {}
     for path, other in zip(args.runs[1:], results[1:]):
         rows = compare(results[0], other, measure, args.alpha, args.permutations, seed=args.seed)

@@ -34,6 +34,32 @@ def add_encoder_args(parser: argparse.ArgumentParser) -> None:
                         "warns)")
 
 
+def add_family_arg(parser: argparse.ArgumentParser, derived: str) -> None:
+    """--encoder-family: whose pretraining languages count as seen in the groups."""
+    from xlir.data.languages import SEEN_SETS
+
+    parser.add_argument("--encoder-family", choices=sorted(SEEN_SETS), default=None,
+                        help="the encoder family whose pretraining and retrieval training define "
+                        f"the language groups (seen/unseen, ...); default: {derived}")
+
+
+def encoder_family_of(args) -> str | None:
+    """--encoder-family, else the family of --model (a tuned model: of the base model it was
+    tuned from, as its xlir-model.json records), else the packaged encoder's ("me5")."""
+    from xlir.data.languages import encoder_family
+    from xlir.storage import read_json
+
+    if getattr(args, "encoder_family", None):
+        return args.encoder_family
+    model = getattr(args, "model", None)
+    if model in (None, "default"):
+        return encoder_family(None)
+    manifest = Path(model) / "xlir-model.json"
+    if manifest.is_file():
+        return encoder_family(read_json(manifest).get("base_model") or model)
+    return encoder_family(model)
+
+
 def task_from_args(args):
     from xlir.data.tasks import load_task
 
@@ -59,6 +85,8 @@ def register(subparsers) -> None:
                         help="BM25 baseline over '{title} {text}' (the text alone with "
                         "--no-titles)")
     add_encoder_args(parser)
+    add_family_arg(parser, "that of --model (a tuned model: of its base), else the packaged "
+                   "multilingual-e5-small's (me5)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cache", type=Path, default=None,
                         help="embedding cache folder (default: $XLIR_HOME/embeddings)")
@@ -108,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
     if args.save_run:
         write_trec_run(result_run, args.save_run, tag=tag)
     measures = args.measures.split(",") if args.measures else None
-    result = evaluate_run(result_run, task, measures)
+    model = None if args.model in (None, "default") else args.model  # unknown: groups "unknown"
+    result = evaluate_run(result_run, task, measures, encoder_family=encoder_family_of(args),
+                          encoder=model)
     print(format_result(result, f"{task.name} {task.split}: {tag}"))
     if args.out:
         write_json(args.out, result.to_json())
