@@ -161,6 +161,8 @@ def test_bitext_task_by_name_is_the_library_task(tmp_path):
     back = load_task(name, "dev", direction="tgt2src")
     assert back == load_bitext_task(hau, eng, "ha", "en", "tgt2src", split="dev")
     assert back.split == "dev" and back.primary_measure == "Success@1"
+    assert load_task(f"{name},tgt2src", "dev") == back  # the direction in the name (CLI, study)
+    assert load_task(f"{name},src2tgt", direction="tgt2src") == load_task(name)
     assert load_task(f"bitext: {hau} , {eng} , hau , eng", languages=["hau"]).languages == [
         "hau_Latn"]
     with pytest.raises(XlirError, match=r"has no queries in \['yor_Latn'\]"):
@@ -197,7 +199,10 @@ def test_bitext_name_errors(tmp_path):
         load_task(f"bitext:{hau},{eng},xx,eng")
     with pytest.raises(XlirError, match="TGT_LANG: unknown language code 'english'"):
         load_task(f"bitext:{hau},{eng},hau,english")
-    for bad in (f"bitext:{hau},{eng},hau", f"bitext:{hau},,hau,eng", "bitext:"):
+    with pytest.raises(XlirError, match="DIRECTION: expected src2tgt or tgt2src, got 'both'"):
+        load_task(f"bitext:{hau},{eng},hau,eng,both")
+    for bad in (f"bitext:{hau},{eng},hau", f"bitext:{hau},,hau,eng", "bitext:",
+                f"bitext:{hau},{eng},hau,eng,tgt2src,x"):
         with pytest.raises(XlirError, match="expected bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG"):
             load_task(bad)
 

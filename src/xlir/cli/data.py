@@ -8,7 +8,7 @@ import json
 
 TASKS_HELP = ("afriqa, afriqa-translate, tydi-mono, amqa, flores-x2en, flores-en2x, a BEIR "
               "folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv), or line-aligned parallel "
-              "text: bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG")
+              "text: bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG[,tgt2src]")
 
 
 def register(subparsers) -> None:

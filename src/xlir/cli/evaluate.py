@@ -14,8 +14,9 @@ def add_task_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True,
                         help="afriqa, afriqa-translate, tydi-mono, amqa, flores-*, a BEIR "
                         "folder, or your parallel text: bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG "
-                        "(line i of SRC is translated by line i of TGT; each SRC line retrieves "
-                        "from the TGT lines, reported under SRC_LANG)")
+                        "[,tgt2src] (line i of SRC is translated by line i of TGT; each SRC "
+                        "line retrieves from the TGT lines, or with tgt2src each TGT line from "
+                        "the SRC lines; reported under SRC_LANG)")
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument("--languages", default=None,
                         help="comma-separated query languages to keep (default: all)")

@@ -140,12 +140,18 @@ def load_bitext_task(src_path: str | Path, tgt_path: str | Path, src_lang: str, 
 
 def bitext_spec_task(spec: str, split: str = "test",
                      direction: Literal["src2tgt", "tgt2src"] = "src2tgt") -> Task:
-    """The task named `bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG` (see `load_bitext_task`)."""
+    """The task named `bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG[,DIRECTION]` (see
+    `load_bitext_task`); a DIRECTION field (src2tgt or tgt2src) overrides `direction`."""
     fields = [f.strip() for f in spec[len(BITEXT_PREFIX):].split(",")]
-    if not spec.startswith(BITEXT_PREFIX) or len(fields) != 4 or not all(fields):
-        raise XlirError(f"task '{spec}': expected bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG "
-                        "(four comma-separated fields; paths without commas)")
-    src, tgt, src_lang, tgt_lang = fields
+    if not spec.startswith(BITEXT_PREFIX) or len(fields) not in (4, 5) or not all(fields):
+        raise XlirError(f"task '{spec}': expected bitext:SRC.txt,TGT.txt,SRC_LANG,TGT_LANG"
+                        "[,src2tgt|tgt2src] (comma-separated fields; paths without commas)")
+    src, tgt, src_lang, tgt_lang = fields[:4]
+    if len(fields) == 5:
+        if fields[4] not in ("src2tgt", "tgt2src"):
+            raise XlirError(f"task '{spec}': DIRECTION: expected src2tgt or tgt2src, "
+                            f"got '{fields[4]}'")
+        direction = fields[4]
     for role, code in (("SRC_LANG", src_lang), ("TGT_LANG", tgt_lang)):
         try:
             normalize(code)
