@@ -143,12 +143,13 @@ def bare_loop(cfg, pairs, out, timer) -> None:
 
 
 def run_one(kind: str, method: str, a, precision: str = "bf16", steps: int | None = None,
-            dev: bool = False) -> dict:
+            dev: bool = False, malloc: str = "keep") -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, method, precision,
            "--steps", str(steps or a.steps), "--batch", str(a.batch), "--seq", str(a.seq)]
     cmd += ["--dev"] if dev else []
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(a.threads)}
+           "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(a.threads),
+           "XLIR_MALLOC": malloc}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         return {"kind": kind, "method": method, "error": done.stderr.strip().splitlines()[-1]}
@@ -167,6 +168,9 @@ def main() -> None:
                    help="steps of each bf16-vs-fp32 run (part 2); 0 skips part 2")
     p.add_argument("--skip-bare", action="store_true", help="skip part 3")
     p.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    p.add_argument("--malloc", nargs="*", default=["keep"], choices=["keep", "default"],
+                   help="part 2 under each: keep = xlir.malloc keeps freed memory (the trainer's "
+                        "default), default = glibc's own (XLIR_MALLOC=default)")
     p.add_argument("--worker", nargs=3, metavar=("KIND", "METHOD", "PRECISION"),
                    help=argparse.SUPPRESS)
     p.add_argument("--dev", action="store_true", help=argparse.SUPPRESS)
@@ -206,33 +210,40 @@ def main() -> None:
 
 
 def compare_precision(a) -> None:
-    """Part 2: bf16 autocast vs fp32 training, interleaved, same steps and data."""
-    runs: dict[tuple[str, str], list[dict]] = {}
+    """Part 2: bf16 autocast vs fp32 training, interleaved, same steps and data; under each
+    `--malloc` setting (interleaved too)."""
+    runs: dict[tuple[str, str, str], list[dict]] = {}
     for i in range(a.repeats):
         for m in a.ratio_methods:
-            for precision in ("fp32", "bf16"):
-                runs.setdefault((m, precision), []).append(
-                    run_one("xlir", m, a, precision, a.precision_steps, dev=i == 0))
+            for malloc in a.malloc:
+                for precision in ("fp32", "bf16"):
+                    runs.setdefault((m, malloc, precision), []).append(run_one(
+                        "xlir", m, a, precision, a.precision_steps, dev=i == 0, malloc=malloc))
     print(f"\n2. bf16 autocast vs fp32 training, {a.precision_steps} steps, {a.repeats} "
           "interleaved runs each; dev = TyDi English dev nDCG@10 after training (fp32 encoding)")
-    print("| method | fp32 ex/s | bf16 ex/s | speed-up | fp32 dev | bf16 dev | dev delta | "
-          "peak RSS MB fp32 / bf16 |\n|---|---|---|---|---|---|---|---|")
+    print("| method | malloc | fp32 ex/s | bf16 ex/s | speed-up | fp32 dev | bf16 dev | "
+          "dev delta | peak RSS MB fp32 / bf16 |\n|---|---|---|---|---|---|---|---|---|")
     for m in a.ratio_methods:
-        f, b = runs[(m, "fp32")], runs[(m, "bf16")]
-        if any("error" in r for r in f + b):
-            print(f"| {m} | failed: {[r['error'] for r in f + b if 'error' in r][0]} |")
-            continue
-        fs = statistics.median(r["examples_per_s"] for r in f)
-        bs = statistics.median(r["examples_per_s"] for r in b)
-        fd, bd = f[0]["dev_ndcg@10"], b[0]["dev_ndcg@10"]
-        print(f"| {m} | {fs:.2f} | {bs:.2f} | {bs / fs:.2f}x | {fd:.4f} | {bd:.4f} | "
-              f"{bd - fd:+.4f} | {max(r['peak_rss_mb'] for r in f):.0f} / "
-              f"{max(r['peak_rss_mb'] for r in b):.0f} |")
+        for malloc in a.malloc:
+            f, b = runs[(m, malloc, "fp32")], runs[(m, malloc, "bf16")]
+            if any("error" in r for r in f + b):
+                error = next(r["error"] for r in f + b if "error" in r)
+                print(f"| {m} | {malloc} | failed: {error} |")
+                continue
+            fs = statistics.median(r["examples_per_s"] for r in f)
+            bs = statistics.median(r["examples_per_s"] for r in b)
+            fd, bd = f[0]["dev_ndcg@10"], b[0]["dev_ndcg@10"]
+            print(f"| {m} | {malloc} | {fs:.2f} | {bs:.2f} | {bs / fs:.2f}x | {fd:.4f} | "
+                  f"{bd:.4f} | "
+                  f"{bd - fd:+.4f} | {max(r['peak_rss_mb'] for r in f):.0f} / "
+                  f"{max(r['peak_rss_mb'] for r in b):.0f} |")
     for m in a.ratio_methods:
-        for precision in ("fp32", "bf16"):
-            r = runs[(m, precision)][0]
-            if "error" not in r:
-                print(f"loss {m} {precision}: " + " ".join(f"{x:.3f}" for x in r["losses"]))
+        for malloc in a.malloc:
+            for precision in ("fp32", "bf16"):
+                r = runs[(m, malloc, precision)][0]
+                if "error" not in r:
+                    print(f"loss {m} {malloc} {precision}: "
+                          + " ".join(f"{x:.3f}" for x in r["losses"]))
 
 
 if __name__ == "__main__":

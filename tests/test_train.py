@@ -414,3 +414,20 @@ def test_sib200_texts_for_language_adapters(shared_dir):
 
     english = language_texts("eng_Latn")
     assert len(english) == 701 and english[0].startswith("Turkey is encircled by seas")
+
+
+def test_freed_memory_is_kept_only_where_a_trainable_tensor_would_be_mmapped(
+        tiny_st_encoder_dir, tmp_path, monkeypatch):
+    """xlir.malloc pays (in memory) only for gradients above glibc's mmap threshold: the tiny
+    model's tensors are all below it; with the threshold at 0 every trainable one is above."""
+    import xlir.train
+
+    calls = []
+    monkeypatch.setattr(xlir.train, "keep_freed_memory", lambda: calls.append(1) or True)
+    train(config(tiny_st_encoder_dir, max_steps=1), tmp_path / "a", train_pairs=make_pairs(8),
+          dev_pairs=[])
+    assert calls == []
+    monkeypatch.setattr(xlir.train, "MMAP_THRESHOLD_MAX", 0)
+    train(config(tiny_st_encoder_dir, max_steps=1), tmp_path / "b", train_pairs=make_pairs(8),
+          dev_pairs=[])
+    assert calls == [1]

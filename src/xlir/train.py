@@ -38,6 +38,7 @@ from xlir.data.checks import drop_leaked, hold_out
 from xlir.data.tasks import PAIR_SETS, load_pairs
 from xlir.encoder import passage_text  # train on the text the encoder encodes at inference
 from xlir.errors import ConfigError
+from xlir.malloc import MMAP_THRESHOLD_MAX, keep_freed_memory
 from xlir.models import resolve_encoder
 from xlir.storage import read_json, write_json
 from xlir.trainer import (  # noqa: F401 (re-exported: the training API lives in one module)
@@ -178,6 +179,9 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     evaluator = build_evaluator(dev_pairs, config) if dev_pairs else None
     train_metrics = {}
     if config.method != "frozen":
+        if any(p.requires_grad and p.numel() * p.element_size() > MMAP_THRESHOLD_MAX
+               for p in st.parameters()):  # e.g. full fine-tuning's 384 MB embedding gradient
+            keep_freed_memory()
         trainer = build_trainer(st, config, pairs, evaluator, run_dir / "checkpoints")
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints")
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
