@@ -398,11 +398,22 @@ def test_madx_trains_language_adapters(tiny_st_encoder_dir, tmp_path, monkeypatc
     texts = {"eng": ["where is the river", "the book was written by a poet"],
              "swa": ["Nairobi ni mji mkuu wa Kenya", "Kano birni ne a Najeriya"]}
     monkeypatch.setattr(train_module, "language_texts", lambda lang: texts[lang])
+    from xlir.data.task import Task
+
+    # An evaluated split holding one of the English sentences (as a query): MLM never reads it.
+    evaluated = Task("t", "test", {"d": {"title": "", "text": "a passage"}},
+                     {"q": "Where is the river?"}, {"q": {"d": 1}}, {"q": "eng_Latn"},
+                     {"d": "eng_Latn"})
     cfg = config(tiny_st_encoder_dir, method="madx", madx_target_langs=["swa"], madx_mlm_steps=2)
-    summary = train(cfg, tmp_path / "m", train_pairs=make_pairs(16), dev_pairs=make_pairs(8, 16))
+    summary = train(cfg, tmp_path / "m", train_pairs=make_pairs(16), dev_pairs=make_pairs(8, 16),
+                    evaluated_tasks={"t": evaluated})
     run = tmp_path / "m"
     assert sorted(summary["method_config"]["lang_adapters"]) == ["eng", "swa"]
     assert (run / "lang_adapters" / "swa" / "adapter_config.json").is_file()
+    mlm = {lang: json.loads((run / "lang_adapters" / lang / "mlm.json").read_text())
+           for lang in ("eng", "swa")}
+    assert mlm["eng"]["texts"] == 1 and mlm["eng"]["dropped_as_evaluated"] == {"sib200-train": 1}
+    assert mlm["swa"]["texts"] == 2 and mlm["swa"]["dropped_as_evaluated"] == {"sib200-train": 0}
     assert sorted(p.name for p in (run / "adapters").iterdir()) == ["eng", "task"]
     swapped = load_tuned(run, madx_lang="swa")
     assert str(swapped[0].model.active_adapters) == "Stack[swa, task]"

@@ -34,7 +34,8 @@ from typing import Any, Literal
 
 from xlir import tuning
 from xlir.data.bitext import flores_sentences
-from xlir.data.checks import drop_leaked, hold_out
+from xlir.data.checks import drop_leaked, hold_out, normalise
+from xlir.data.monolingual import evaluated_texts
 from xlir.data.tasks import PAIR_SETS, load_pairs
 from xlir.encoder import passage_text  # train on the text the encoder encodes at inference
 from xlir.errors import ConfigError
@@ -157,7 +158,7 @@ def train(config: TrainConfig, run_dir: str | Path, train_pairs: list[dict] | No
     _check_lengths(base, config)
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.method == "madx":
-        config = _with_language_adapters(config, base, run_dir / "lang_adapters")
+        config = _with_language_adapters(config, base, run_dir / "lang_adapters", evaluated_tasks)
     write_json(run_dir / "train_config.json", config.to_dict())
     st = _load_model(base, config)
     pairs = train_pairs if train_pairs is not None else _load_sources(config.train, "train")
@@ -252,13 +253,22 @@ def _check_same_config(run_dir: Path, config: TrainConfig) -> None:
 LEGACY_VALUES = {"precision": "fp32"}
 
 
-def _with_language_adapters(config: TrainConfig, base: Path, root: Path) -> TrainConfig:
+def _with_language_adapters(config: TrainConfig, base: Path, root: Path,
+                            evaluated_tasks=None) -> TrainConfig:
+    """MAD-X: train the language adapters the config lacks (source, targets) by MLM on their
+    language's text minus every sentence an evaluated split holds as a query or passage; what
+    was kept and dropped goes into each adapter's mlm.json."""
+    exclude = evaluated_texts(evaluated_tasks.values()) if evaluated_tasks else frozenset()
     adapters = dict(config.method_config.lang_adapters)
     for lang in [config.method_config.source_lang, *config.madx_target_langs]:
         if lang not in adapters:
             texts = language_texts(lang)
+            kept = [t for t in texts if normalise(t) not in exclude]
+            info = {"sources": {"sib200-train": len(kept)},
+                    "dropped_as_evaluated": {"sib200-train": len(texts) - len(kept)}}
             adapters[lang] = str(tuning.train_language_adapter(
-                base, lang, texts, root / lang, steps=config.madx_mlm_steps, seed=config.seed))
+                base, lang, kept, root / lang, steps=config.madx_mlm_steps, seed=config.seed,
+                info=info))
     options = {**config.method_options, "lang_adapters": adapters}
     return dataclasses.replace(config, method_options=options)
 
