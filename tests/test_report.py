@@ -131,7 +131,9 @@ def answered(tmp_path_factory):
     write_json(root / "systems" / "lora-r8-s13" / "model" / "xlir-model.json",
                {"format": "xlir-model", "method": "lora", "trainable_params": 294912,
                 "total_params": 118000000, "saved_bytes": 1200000, "wall_time_s": 61.0,
-                "peak_rss_mb": 2100.0})
+                "peak_rss_mb": 2100.0, "leakage": {"tydi-en": {"eng_Latn": {
+                    "pairs": 3696, "dropped": 5, "question": 1, "passage_id": 4,
+                    "passage_text": 3}}}, "dev_leakage": {}})
     write_json(root / "systems" / "bitfit-s13" / "model" / "xlir-model.json",  # an older manifest
                {"format": "xlir-model", "method": "bitfit", "wall_time_s": 30.0})
     out = build_report(root).parent
@@ -200,6 +202,14 @@ def test_costs_read_the_manifest(answered):
                 if line.startswith("| frozen-s13 |")).startswith("| frozen-s13 | 0 (not trained) |")
     older = next(line for line in costs.splitlines() if line.startswith("| bitfit-s13 |"))
     assert older.startswith("| bitfit-s13 | - | - | - | 30 |"), older  # missing keys: never 0
+
+
+def test_leakage_counts_reach_the_report(answered):
+    _, _, md = answered
+    section = md[md.index("## Leakage"):md.index("## Environment")]
+    assert ("| train | tydi-en | eng_Latn | 3,696 | 5 | 1 | 4 | 3 | lora-r8-s13 |"
+            in section), section
+    assert "bitfit-s13" not in section  # its manifest records no check: no row is made up
 
 
 def test_dataset_licences_reach_environment_json_and_the_report(answered):

@@ -44,7 +44,8 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     report_sections.swap(files, page, decision)
     movement(files, page)
     for section in (report_sections.params, report_xqg.xqg, report_sections.fertility,
-                    report_sections.costs, report_sections.environment):
+                    report_sections.costs, report_sections.leakage,
+                    report_sections.environment):
         section(files, page)
     page.attach("decision.json", json.dumps(decision, indent=2, ensure_ascii=False) + "\n")
     page.attach("decision.csv", report_decision.to_csv(decision["answer"],

@@ -323,6 +323,32 @@ def costs(files: StudyFiles, page: Page) -> None:
                   "training process's peak; in a study it includes the stages run before it.")
 
 
+def leakage(files: StudyFiles, page: Page) -> None:
+    """What the trained systems' overlap check dropped (xlir-model.json: leakage, dev_leakage)."""
+    groups: dict[tuple, list[str]] = {}
+    for system, m in sorted(files.models.items()):
+        for kind in ("leakage", "dev_leakage"):
+            for source, langs in (m.get(kind) or {}).items():
+                for lang, c in langs.items():
+                    counts = tuple(c.get(k, 0) for k in ("pairs", "dropped", "question",
+                                                         "passage_id", "passage_text"))
+                    groups.setdefault((kind, source, lang, counts), []).append(system)
+    if not groups:
+        return
+    page.heading("Leakage")
+    rows = [["train" if kind == "leakage" else "dev (checkpoint choice)", source, lang,
+             *(f"{n:,}" for n in counts),
+             f"all {len(systems)} trained" if len(systems) == len(files.models) and len(systems) > 1
+             else ", ".join(systems)]
+            for (kind, source, lang, counts), systems in groups.items()]
+    page.table(["pairs for", "source", "language", "pairs", "dropped", "by question",
+                "by passage id", "by passage text", "systems"], rows,
+               "A training or dev pair is dropped, before sampling, when an evaluated split "
+               "judges its question or its gold passage (by the passage's id or its normalised "
+               "text; xlir.data.checks.drop_leaked); a pair can match on several. From each "
+               "model's xlir-model.json.")
+
+
 def environment(files: StudyFiles, page: Page) -> None:
     page.heading("Environment")
     env = files.environment
