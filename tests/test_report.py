@@ -65,7 +65,8 @@ def _metrics(system: str, task: str, per_query: dict[str, float]) -> dict:
             "counts": {lang: sum(v == lang for v in query_lang.values()) for lang in langs},
             "macro": {"nDCG@10": float(np.mean([v["nDCG@10"] for v in per_language.values()]))},
             "encoder_family": "me5", "language_groups": groups, "system": system,
-            "primary": "nDCG@10", "retrieve_s": 1.5}
+            "primary": "nDCG@10", "retrieve_s": 1.5, "n_queries": len(per_query),
+            "pool_size": 500}
 
 
 def _base(lang: str, i: int) -> float:
@@ -202,6 +203,15 @@ def test_costs_read_the_manifest(answered):
                 if line.startswith("| frozen-s13 |")).startswith("| frozen-s13 | 0 (not trained) |")
     older = next(line for line in costs.splitlines() if line.startswith("| bitfit-s13 |"))
     assert older.startswith("| bitfit-s13 | - | - | - | 30 |"), older  # missing keys: never 0
+
+
+def test_every_table_over_tasks_states_its_queries_and_pool(answered):
+    _, _, md = answered
+    captions = {"Interaction": "estimate: delta(m, A) - delta(m, B)",
+                "Seeds": "Spread of the macro over seeds"}
+    for what, start in captions.items():
+        caption = next(line for line in md.splitlines() if start in line)
+        assert "Measured on: afriqa: 100 queries against 500 documents." in caption, (what, caption)
 
 
 def test_leakage_counts_reach_the_report(answered):

@@ -189,6 +189,22 @@ class StudyFiles:
                     f"{k} {v:,}" for k, v in sorted(pools.items())) + ")"
         return text + "."
 
+    def pools(self, tasks) -> str:
+        """One line for a table over several tasks: "Measured on: T: N queries against P
+        documents; ..." (languages and per-language pools: the per-language tables)."""
+        parts = []
+        for task in dict.fromkeys(tasks):
+            first = next(iter(self.metrics.get(task, {}).values()), {})
+            n = first.get("n_queries") or len(first.get("query_lang", {}))
+            part = f"{task}: {n:,} queries"
+            pools = sorted(set(first.get("pool_sizes", {}).values()))
+            if len(pools) > 1:
+                part += f" against its language's pool ({pools[0]:,}-{pools[-1]:,} documents)"
+            elif first.get("pool_size"):
+                part += f" against {first['pool_size']:,} documents"
+            parts.append(part)
+        return ("Measured on: " + "; ".join(parts) + ".") if parts else ""
+
     def primary(self, task: str) -> str:
         if "primary_measure" in self.tasks.get(task, {}):
             return self.tasks[task]["primary_measure"]

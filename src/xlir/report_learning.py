@@ -38,7 +38,8 @@ def variants_section(files: StudyFiles, page: Page, decision: dict) -> None:
                     for r in choice],
                    f"Each variant at seed {choice[0]['seed']}, on {choice[0]['task']} alone (held "
                    "out from training, never a test): paired differences from the learning rate "
-                   "fixed before any evaluation, bootstrap CI, sign-flip p.")
+                   "fixed before any evaluation, bootstrap CI, sign-flip p. "
+                   + files.pools([choice[0]["task"]]))
         for sentence in choice_sentence(choice):
             page.para(sentence)
     if sensitivity:
@@ -61,7 +62,8 @@ def _sensitivity(files: StudyFiles, page: Page, rows: list[dict]) -> None:
                [[label, "-" if lr[label] is None else f"{lr[label]:g}"] +
                 [_cell(cells.get((label, t, g))) for t, g in columns] for label in labels],
                f"delta(m, g) at seed {rows[0]['seed']} against the zero-shot model, languages "
-               f"grouped by {rows[0]['grouping']}, [95% CI].")
+               f"grouped by {rows[0]['grouping']}, [95% CI]. "
+               + files.pools(t for t, _ in columns))
     learn = files.config.get("select_on")
     for task in dict.fromkeys(r["task"] for r in rows if r["task"] != learn):
         curves: dict[str, list[tuple[float, float, str]]] = {}

@@ -205,12 +205,14 @@ def robustness(files: StudyFiles, page: Page, decision: dict) -> None:
                    "deltas), Holm over the methods; p (languages): group labels permuted over "
                    "languages, shown beside it and not used for the decision. 'A > B': the "
                    "method changed A's languages more (for the better) than B's; 'no "
-                   "difference detectable at +-x': x is the minimum detectable effect.")
+                   "difference detectable at +-x': x is the minimum detectable effect. "
+                   + files.pools(r["task"] for r in inter))
     if decision["seeds"]:
         page.table(["method", "task", "seeds", "mean macro", "sd", "min", "max"],
                    [[r["method"], r["task"], r["n_seeds"], _f(r["mean"]), _f(r["sd"]),
                      _f(r["min"]), _f(r["max"])] for r in decision["seeds"]],
-                   "Spread of the macro over seeds (methods with 3 seeds or more; sd with ddof 1).")
+                   "Spread of the macro over seeds (methods with 3 seeds or more; sd with "
+                   "ddof 1). " + files.pools(r["task"] for r in decision["seeds"]))
 
 
 def params(files: StudyFiles, page: Page) -> None:
@@ -281,7 +283,7 @@ def swap(files: StudyFiles, page: Page, decision: dict) -> None:
                "language's adapter (swap) or through the source language's (no swap), paired per "
                "query on the task's primary measure. CI: bootstrap over queries within languages; "
                "p: sign-flip test stratified by language (per language: Holm over the task's "
-               "languages); MDE at 80% power.")
+               "languages); MDE at 80% power. " + files.pools(r["task"] for r in rows))
 
 
 def costs(files: StudyFiles, page: Page) -> None:
