@@ -295,14 +295,22 @@ class Study(Plan):
         c, spec, dense = self.config, self.spec(stage.task), stage.system.removeprefix("hybrid-")
         weight, chosen = 0.5 if c.hybrid_weight is None else c.hybrid_weight, None
         if c.hybrid == "interpolate" and c.hybrid_weight is None:  # chosen on select_on
-            held = self.spec(c.select_on)
-            weight, chosen = stages.choose_weight(
-                self._out(dense, held.label) / "run.trec", self._out("bm25", held.label) / "run.trec",
-                self.task(held), held.label, encoder_name=c.encoder)
+            weight, chosen = self._chosen_weight(dense)
         stages.fuse(self._out(stage.system, spec.label), stage.system, spec.label,
                     self.task(spec), self._out(dense, spec.label) / "run.trec",
                     self._out("bm25", spec.label) / "run.trec", method=c.hybrid,
                     encoder_name=c.encoder, weight=weight, chosen=chosen)
+
+    def _chosen_weight(self, dense: str) -> tuple[float, dict]:
+        """A dense system's interpolation weight, chosen on select_on once for all its tasks
+        (xlir.stages.choose_weight; deterministic, so a resumed study chooses the same)."""
+        memo = self.__dict__.setdefault("_weights", {})
+        if dense not in memo:
+            held = self.spec(self.config.select_on)
+            memo[dense] = stages.choose_weight(
+                self._out(dense, held.label) / "run.trec", self._out("bm25", held.label) / "run.trec",
+                self.task(held), held.label, encoder_name=self.config.encoder)
+        return memo[dense]
 
     def _qgen_train(self, stage: Stage) -> None:
         from xlir.qgen_train import QGenTrainConfig  # torch

@@ -36,7 +36,7 @@ from xlir import tuning
 from xlir.data.bitext import flores_sentences
 from xlir.data.checks import drop_leaked, hold_out, normalise
 from xlir.data.monolingual import evaluated_texts
-from xlir.data.tasks import PAIR_SETS, load_pairs
+from xlir.data.tasks import PAIR_SETS, is_pair_source, load_pairs
 from xlir.encoder import passage_text  # train on the text the encoder encodes at inference
 from xlir.errors import ConfigError
 from xlir.malloc import MMAP_THRESHOLD_MAX, keep_freed_memory
@@ -116,7 +116,7 @@ class TrainConfig:
             raise ConfigError("train: name at least one source of training pairs")
         for key, names in (("train", self.train), ("dev", [self.dev] if self.dev else [])):
             unknown = [n for n in names
-                       if not _pair_source(n) and not (key == "dev" and n == HOLDOUT)]
+                       if not is_pair_source(n) and not (key == "dev" and n == HOLDOUT)]
             if unknown:  # here, not after the model has loaded: a study checks it at its start
                 raise ConfigError(f"{key}: {unknown[0]!r} is no pair set ({', '.join(PAIR_SETS)}"
                                   f"{', holdout' if key == 'dev' else ''}) and no BEIR folder")
@@ -128,10 +128,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-def _pair_source(name: str) -> bool:
-    return name in PAIR_SETS or Path(name).is_dir()
 
 
 def is_complete(run_dir: str | Path) -> bool:
@@ -258,17 +254,18 @@ def _with_language_adapters(config: TrainConfig, base: Path, root: Path,
     """MAD-X: train the language adapters the config lacks (source, targets) by MLM on their
     language's text minus every sentence an evaluated split holds as a query or passage; what
     was kept and dropped goes into each adapter's mlm.json."""
-    exclude = evaluated_texts(evaluated_tasks.values()) if evaluated_tasks else frozenset()
     adapters = dict(config.method_config.lang_adapters)
-    for lang in [config.method_config.source_lang, *config.madx_target_langs]:
-        if lang not in adapters:
-            texts = language_texts(lang)
-            kept = [t for t in texts if normalise(t) not in exclude]
-            info = {"sources": {"sib200-train": len(kept)},
-                    "dropped_as_evaluated": {"sib200-train": len(texts) - len(kept)}}
-            adapters[lang] = str(tuning.train_language_adapter(
-                base, lang, kept, root / lang, steps=config.madx_mlm_steps, seed=config.seed,
-                info=info))
+    missing = [lang for lang in [config.method_config.source_lang, *config.madx_target_langs]
+               if lang not in adapters]
+    exclude = evaluated_texts(evaluated_tasks.values()) if missing and evaluated_tasks else set()
+    for lang in missing:
+        texts = language_texts(lang)
+        kept = [t for t in texts if normalise(t) not in exclude]
+        info = {"sources": {"sib200-train": len(kept)},
+                "dropped_as_evaluated": {"sib200-train": len(texts) - len(kept)}}
+        adapters[lang] = str(tuning.train_language_adapter(
+            base, lang, kept, root / lang, steps=config.madx_mlm_steps, seed=config.seed,
+            info=info))
     options = {**config.method_options, "lang_adapters": adapters}
     return dataclasses.replace(config, method_options=options)
 

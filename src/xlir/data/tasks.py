@@ -288,10 +288,15 @@ def load_pairs(name: str, split: str = "train") -> list[dict]:
     return [{**pair, "source": str(name)} for pair in _pairs(name, split)]
 
 
+def is_pair_source(name: str) -> bool:
+    """Whether `load_pairs` can read `name`: a built-in pair set or a BEIR folder."""
+    return name in PAIR_SETS or Path(name).is_dir()
+
+
 def _pairs(name: str, split: str) -> list[dict]:
     if Path(name).is_dir():
         return beir_pairs(name, split)
-    if name not in PAIR_SETS:
+    if not is_pair_source(name):
         raise XlirError(f"unknown pair set '{name}'; built-in: {', '.join(PAIR_SETS)}")
     if split not in ("train", "dev"):
         raise XlirError(f"pair sets have splits train and dev, not '{split}'")
