@@ -35,6 +35,10 @@ def test_results_are_complete_intact_and_small():
                  "report/decision.json", "report/decision.csv", "report/report.md"):
         assert need in listed, need
     assert json.loads((RESULTS / "study.json").read_text())["finished"] is True
+    from xlir.data.registry import DATASETS  # the licences the study wrote, not a test's copy
+    data = json.loads((RESULTS / "environment.json").read_text())["data"]
+    assert {name: data[name]["licence"] for name in DATASETS} == {
+        name: spec.licence for name, spec in DATASETS.items()}
 
 
 def _same(a, b, path="") -> None:

@@ -53,6 +53,12 @@ def test_every_stage_writes_its_outputs(tiny_study):
                  "xqg/queries.jsonl", "xqg/quality.json", "report/index.html", "report/report.md"):
         assert (root / name).is_file(), name
     assert (root / "systems" / "lora-s1" / "model" / "xlir-model.json").is_file()
+    # The environment the study itself wrote names every dataset's licence, repo and commit.
+    from xlir.data.registry import DATASETS
+    data = json.loads((root / "environment.json").read_text())["data"]
+    assert set(data) == set(DATASETS)
+    for name, spec in DATASETS.items():
+        assert data[name]["licence"] == spec.licence and data[name]["repo"], name
     rows = [json.loads(x) for x in (root / "xqg" / "queries.jsonl").read_text().splitlines()]
     assert len(rows) == len(DOCS) * 2  # every passage x 2 languages x 1 sample
     metrics = json.loads((root / "systems" / "bm25" / "tiny" / "metrics.json").read_text())

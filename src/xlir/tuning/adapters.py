@@ -14,6 +14,7 @@ loaded here, never through it. This module does not train.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -28,7 +29,27 @@ FOLDER = "adapters"
 def _adapters():
     import adapters  # takes seconds (it loads transformers): imported only once a method runs
 
+    logger_ = logging.getLogger("adapters.model_mixin")
+    if not any(isinstance(f, _ResetWarningFilter) for f in logger_.filters):
+        logger_.addFilter(_ResetWarningFilter())
     return adapters
+
+
+class _ResetWarningFilter(logging.Filter):
+    """Drops adapters' "none are activated for the forward pass" warning when it comes from
+    `reset_adapter`: `set_active_adapters` (and `train_adapter`) open an empty ForwardContext
+    (`torch.empty(0, 1)`) before the new setup is active, so every activation logged it, a
+    false alarm at each load. A real forward pass without an active adapter still warns."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "none are activated" not in record.getMessage():
+            return True
+        frame = sys._getframe()
+        while frame is not None:
+            if frame.f_code.co_name == "reset_adapter":
+                return False
+            frame = frame.f_back
+        return True
 
 
 @dataclass

@@ -40,7 +40,7 @@ def train_language_adapter(base_model: str | Path, lang: str, texts: list[str],
     records the settings, the amount of text, the MLM loss of every step and `info` (e.g.
     where the text came from)."""
     # Each of these takes seconds to import; the adapter is trained only for MAD-X runs.
-    import adapters
+    from xlir.tuning.adapters import _adapters
     from sentence_transformers import SentenceTransformer
     from tqdm.auto import tqdm
     from transformers import DataCollatorForLanguageModeling
@@ -60,6 +60,7 @@ def train_language_adapter(base_model: str | Path, lang: str, texts: list[str],
     torch.manual_seed(seed)
     st = SentenceTransformer(str(base_model), device="cpu")
     inner, tokenizer = st[0].model, st.tokenizer
+    adapters = _adapters()
     adapters.init(inner)
     inner.add_adapter(lang, config=adapters.AdapterConfig.load(
         "seq_bn_inv", reduction_factor=reduction_factor))
