@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from xlir.config import from_dict, merge
-from xlir.study import Study, load_study_config
+from xlir.study import Study, load_study_config, train_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -21,9 +21,15 @@ def test_preset_expands_and_every_stage_config_validates(name):
     assert path.read_text().startswith(f"# xlir study configs/{name}.yaml")
     config = load_study_config(path)
     study = Study(config, out="/nonexistent/not-written")
-    assert len(study.systems()) == len(config.methods) * len(config.seeds)
+    grids = sum(len(m.lr_grid or []) for m in config.methods)  # one variant per rate
+    assert len(study.systems()) == len(config.methods) * len(config.seeds) + grids
     for system in study.systems():
-        assert isinstance(study.train_config(system), TrainConfig)
+        method, seed = study.system_specs[system]
+        if method.lr_grid:  # its rate comes from its variants' runs: each candidate builds
+            assert all(isinstance(train_config(config, method, seed, lr=lr), TrainConfig)
+                       for lr in method.lr_grid)
+        else:
+            assert isinstance(study.train_config(system), TrainConfig)
     from_dict(QGenTrainConfig, config.xqg.train)
     config_from(merge(config.xqg.generate, {"languages": list(config.xqg.languages)}))
     kinds = {stage for stage, _ in study.plan()}
@@ -95,3 +101,14 @@ def test_quick_preset_covers_what_the_readme_promises():
     # the quick preset's held-out xQG task is evaluated only for the systems that choose
     dev = next(t for t in config.tasks if t.label == config.xqg.select_on)
     assert dev.role == "select" and dev.split == "dev"
+
+
+def test_full_preset_chooses_its_learning_rates_and_xqg_settings_on_dev_data():
+    config = load_study_config(CONFIGS / "full.yaml")
+    splits = {t.label: t.split for t in config.tasks}
+    assert splits[config.select_on] == "dev" and splits[config.xqg.select_on] == "dev"
+    gridded = {m.name for m in config.methods if m.lr_grid}
+    assert gridded == {"full", "lora", "bottleneck"}
+    study = Study(config, out="/nonexistent/not-written")
+    assert all(t.label == config.select_on for v in study.grids["full"].values()
+               for t in study.tasks_of(v))

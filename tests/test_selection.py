@@ -320,10 +320,17 @@ def test_a_finished_study_may_gain_xqg_and_its_held_out_task_but_nothing_else():
     # stage configs are built before the first stage: a typo fails at once, naming its key
     ({"methods": [{"name": "frozen"}, {"name": "lora", "train": {"learning_rate": 1e-3}}]},
      "methods.lora: TrainConfig: unknown key(s) ['learning_rate']"),
-    ({"xqg": {"enabled": True, "task": "afriqa", "generate": {"temprature": 0.7}}},
+    ({"xqg": {"enabled": True, "task": "afriqa", "systems": ["frozen"],
+              "generate": {"temprature": 0.7}}},
      "xqg.generate: GenerateConfig: unknown key(s) ['temprature']"),
-    ({"xqg": {"enabled": True, "task": "afriqa", "train": {"stepz": 5}}},
+    ({"xqg": {"enabled": True, "task": "afriqa", "systems": ["frozen"], "train": {"stepz": 5}}},
      "xqg.train: QGenTrainConfig: unknown key(s) ['stepz']"),
+    # xQG's choices (the `best` system, the alpha) are never made on its test task
+    ({"xqg": {"enabled": True, "task": "afriqa"}},
+     "xqg.select_on: xQG chooses the `best` base system, which without select_on is chosen "
+     "on the xQG task 'afriqa', a test split"),
+    ({"xqg": {"enabled": True, "task": "afriqa", "systems": ["frozen"], "alphas": [0.1, 0.3]}},
+     "xqg.select_on: xQG chooses one of 2 alphas, which without select_on"),
 ])
 def test_a_bad_study_config_is_one_line_naming_its_key(tmp_path, over, key):
     """From the command line, before any folder is made or any data read."""

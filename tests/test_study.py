@@ -333,7 +333,8 @@ def test_labels_never_lead_outside_the_study_folder(tmp_path):
 
     beir = str(tmp_path / "data" / "mybeir")
     cfg = from_dict(StudyConfig, {"tasks": [{"name": beir + "/"}],
-                                  "xqg": {"enabled": True, "task": beir + "/"}})
+                                  "xqg": {"enabled": True, "task": beir + "/",
+                                          "systems": ["frozen"]}})
     # A task given by path was labelled by the path: its runs went to systems/<s>/<path>,
     # which for an absolute path is the data folder itself.
     assert cfg.tasks[0].label == "mybeir" and cfg.xqg.task == "mybeir"

@@ -118,3 +118,73 @@ def test_the_weight_chosen_is_the_best_on_the_held_out_task(tmp_path):
                    weight=weight, chosen=chosen)
     assert metrics["weight"] == 0.6 and metrics["macro"]["RR@10"] == 1.0
     assert metrics["weight_chosen_on"] == "toy-dev"
+
+
+# ---- lr_grid: a learning rate chosen on select_on and applied at every seed ----------------------
+GRID = [{"name": "frozen"}, {"name": "lora", "lr_grid": [1e-4, 3e-4, 1e-3]}]
+
+
+def test_an_lr_grid_runs_its_variants_first_and_every_seed_waits_for_them():
+    plan = _plan(methods=GRID, tasks=[{"name": "afriqa"}, DEV], select_on="tydi-en-dev")
+    assert plan.systems() == ["frozen-s13", "lora-lr1e-4-s13", "lora-lr3e-4-s13",
+                              "lora-lr1e-3-s13", "lora-s13", "frozen-s42", "lora-s42"]
+    assert plan.grids == {"lora": {1e-4: "lora-lr1e-4-s13", 3e-4: "lora-lr3e-4-s13",
+                                   1e-3: "lora-lr1e-3-s13"}}
+    variant = plan.system_specs["lora-lr3e-4-s13"][0]
+    assert (variant.family, variant.train, variant.seeds) == ("lr", {"lr": 3e-4}, [13])
+    assert [t.label for t in plan.tasks_of("lora-lr3e-4-s13")] == ["tydi-en-dev"]  # select_on only
+    assert [t.label for t in plan.tasks_of("lora-s42")] == ["afriqa", "tydi-en-dev"]
+    stages = {s.key: s for s in plan.stages()}
+    reads = tuple(f"retrieve:lora-lr{r}-s13/tydi-en-dev" for r in ("1e-4", "3e-4", "1e-3"))
+    assert stages["train:lora-s13"].deps == stages["train:lora-s42"].deps == reads
+    assert stages["train:lora-lr1e-4-s13"].deps == ()
+    record = plan.dense_record("lora-s42")
+    assert record["lr_grid"] == [1e-4, 3e-4, 1e-3] and record["lr_chosen_on"] == "tydi-en-dev"
+    assert "lr" not in record  # a plan reads no file: the choice is the study's (below)
+    assert plan.dense_record("lora-lr1e-3-s13")["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("over, message", [
+    ({}, "methods.lora.lr_grid: the rate is chosen on select_on"),
+    ({"methods": [{"name": "lora", "lr_grid": [1e-4]}]}, "two or more distinct"),
+    ({"methods": [{"name": "lora", "lr_grid": [1e-4, 0.0001]}]}, "two or more distinct"),
+    ({"methods": [{"name": "lora", "lr_grid": [1e-4, -1]}]}, "two or more distinct"),
+    ({"methods": [{"name": "frozen", "lr_grid": [1e-4, 1e-3]}]}, "frozen trains nothing"),
+    ({"methods": [{"name": "lora", "train": {"lr": 1e-4}, "lr_grid": [1e-4, 1e-3]}]},
+     "methods.lora.lr_grid: the rate is chosen from the grid; drop train.lr"),
+    ({"methods": [{"name": "madx", "swap": True, "lr_grid": [1e-4, 1e-3]}]},
+     "methods.madx.lr_grid: a swap uses its twin"),
+    ({"methods": [{"name": "lora", "lr_grid": [1e-4, 1e-3]}, {"name": "lora", "label": "lora-lr1e-4"}],
+      "select_on": "tydi-en-dev"}, r"its variants' labels \['lora-lr1e-4'\] are already methods"),
+])
+def test_an_lr_grid_that_cannot_be_run_is_refused_naming_its_key(over, message):
+    with pytest.raises(ConfigError, match=message):
+        _plan(**{"methods": GRID, "tasks": [{"name": "afriqa"}, DEV], **over})
+
+
+def _variant_metrics(root, scores: dict[str, float]) -> None:
+    from xlir.storage import write_json
+
+    for tag, score in scores.items():
+        write_json(root / "systems" / f"lora-lr{tag}-s13" / "tydi-en-dev" / "metrics.json",
+                   {"primary": "nDCG@10", "macro": {"nDCG@10": score}})
+
+
+def test_the_rate_chosen_is_the_best_variant_on_select_on_and_every_seed_trains_with_it(tmp_path):
+    from xlir.errors import XlirError
+    from xlir.study import Study
+
+    config = from_dict(StudyConfig, {"tasks": [{"name": "afriqa"}, DEV], "seeds": [13, 42],
+                                     "methods": GRID, "select_on": "tydi-en-dev"})
+    study = Study(config, tmp_path)
+    _variant_metrics(tmp_path, {"1e-4": 0.41, "3e-4": 0.45})
+    assert study.lr_chosen(study.system_specs["lora-s42"][0]) == {}  # 1e-3 not evaluated yet
+    with pytest.raises(XlirError, match="methods.lora.lr_grid: its variants are not all"):
+        study.train_config("lora-s42")
+    _variant_metrics(tmp_path, {"1e-3": 0.45})  # a tie with 3e-4: the earlier in the grid
+    assert study.train_config("lora-s42").lr == study.train_config("lora-s13").lr == 3e-4
+    assert study.train_config("lora-lr1e-3-s13").lr == 1e-3
+    record = study.dense_record("lora-s42")
+    assert (record["lr"], record["lr_chosen_on"], record["lr_measure"]) == (
+        3e-4, "tydi-en-dev", "nDCG@10")
+    assert record["lr_scores"] == {"0.0001": 0.41, "0.0003": 0.45, "0.001": 0.45}

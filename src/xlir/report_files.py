@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xlir import storage
+from xlir import lr_grid, storage
 from xlir.data import languages
 from xlir.data.languages import grouping
 from xlir.errors import ConfigError, InputError, XlirError
@@ -97,9 +97,11 @@ class StudyFiles:
         self.drift = _read(self.root / "drift.json", {})  # xlir.drift, when computed
         if not self.metrics:
             raise XlirError(f"{self.root}: no metrics.json found under systems/: nothing to report")
-        self.methods, self.seeds = _grid(self.config, self.root / "config.resolved.json")
+        # with each lr_grid method's variants, as the study ran them (study_config)
+        expanded = {**self.config, "methods": lr_grid.expanded(self.config)}
+        self.methods, self.seeds = _grid(expanded, self.root / "config.resolved.json")
         # methods[].seeds (None: all) and .family (study_config.MethodSpec), by label
-        specs = {m.get("label") or m["name"]: m for m in self.config["methods"]}
+        self.specs = specs = {m.get("label") or m["name"]: m for m in expanded["methods"]}
         self.method_seeds = {label: [s for s in self.seeds if specs[label].get("seeds") is None
                                      or s in specs[label]["seeds"]] for label, _ in self.methods}
         self.families = {label: specs[label].get("family") or "core" for label, _ in self.methods}
@@ -108,9 +110,9 @@ class StudyFiles:
 
     # ---- which system is which ---------------------------------------------------------------
     def _index(self) -> dict[str, System]:
-        out = {}
+        out, self.records = {}, {}
         for p in sorted(self.root.glob("systems/*/system.json")):
-            r = _read(p, keys=("name", "kind"))
+            r = self.records[p.parent.name] = _read(p, keys=("name", "kind"))
             if r["kind"] not in KIND_ORDER or r["name"] != p.parent.name:
                 raise InputError(f"not a system record (kind one of {KIND_ORDER}, name "
                                  f"{p.parent.name!r})", p)
@@ -153,10 +155,19 @@ class StudyFiles:
         return [label for label, _ in self.methods if self.families[label] == family]
 
     def lr(self, label: str) -> float | None:
-        """The learning rate method `label` trained with: its own `train.lr`, else the study's."""
-        spec = next(m for m in self.config["methods"] if (m.get("label") or m["name"]) == label)
+        """The learning rate method `label` trained with: the rate its lr_grid chose (as its
+        systems' system.json record it), else its own `train.lr`, else the study's."""
+        spec = self.specs[label]
+        if spec.get("lr_grid"):
+            chosen = [r["lr"] for r in self.records.values()
+                      if r.get("label") == label and r.get("kind") == "dense" and "lr" in r]
+            return float(chosen[0]) if chosen else None
         value = (spec.get("train") or {}).get("lr", (self.config.get("train") or {}).get("lr"))
         return float(value) if isinstance(value, (int, float)) else None
+
+    def lr_applied(self, label: str) -> bool:
+        """Whether method `label`'s learning rate was chosen on select_on (lr_grid) and applied."""
+        return bool(self.specs.get(label, {}).get("lr_grid"))
 
     def known(self) -> dict[str, tuple[str, int | None]]:
         """(key, seed) of every system, for `paired_reference`."""

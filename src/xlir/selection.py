@@ -64,6 +64,7 @@ def lr_choice(files: StudyFiles, **settings) -> list[dict]:
             c = contrast(paired_differences(scores[label], scores[labels[0]]), alpha=alpha,
                          **kwargs)
             rows.append({"method": method, "label": label, "lr": files.lr(label), "seed": seed,
+                         "applied": label == labels[0] and files.lr_applied(label),
                          "task": task, "measure": measure, "score": score[label],
                          "diff": c.estimate, "ci_low": c.ci[0], "ci_high": c.ci[1], "p": c.p,
                          "mde": c.mde, "reference": label == labels[0], "chosen": label == best,
@@ -79,7 +80,20 @@ def choice_sentence(rows: list[dict], alpha: float = 0.05) -> list[str]:
         ref = next(r for r in mine if r["reference"])
         best = next(r for r in mine if r["chosen"])
         head = f"{method}: on {ref['task']} (seed {ref['seed']}, {ref['measure']})"
-        if best is ref:
+        if ref.get("applied"):  # lr_grid: the reference's rate is the choice, at every seed
+            rates = ", ".join(_lr(r) for r in mine if not r["reference"])
+            line = (f"{head}, dev chose lr {_lr(ref)} among {rates}, and every seed of "
+                    f"{ref['label']} trained with it")
+            runner = max((r for r in mine if not r["reference"] and r["lr"] != ref["lr"]),
+                         key=lambda r: r["score"], default=None)
+            if runner is not None:
+                told = ("detectable" if (runner["p"] or 1.0) < alpha
+                        else f"no difference detectable at {_pm(runner['mde'])}")
+                line += (f"; the next best rate ({_lr(runner)}) scores "
+                         f"{_sign(runner['diff'])} [{_sign(runner['ci_low'])}, "
+                         f"{_sign(runner['ci_high'])}] against it ({told})")
+            out.append(line + ".")
+        elif best is ref:
             out.append(f"{head}, dev chooses the learning rate fixed beforehand ({_lr(ref)}).")
         elif best["p"] < alpha:
             out.append(f"{head}, dev prefers lr {_lr(best)} to the one fixed beforehand "
@@ -91,6 +105,15 @@ def choice_sentence(rows: list[dict], alpha: float = 0.05) -> list[str]:
                        f"beforehand ({_lr(ref)}): no difference detectable at "
                        f"±{best['mde']:.3f}, so the fixed learning rate stands.")
     return out
+
+
+def _sign(x) -> str:
+    """A signed difference; n/a where it could not be computed (NaN, null in JSON)."""
+    return "n/a" if x is None or x != x else f"{x:+.3f}"
+
+
+def _pm(mde) -> str:
+    return "±n/a (too few queries)" if mde is None or mde != mde else f"±{mde:.3f}"
 
 
 def _lr(row: dict) -> str:

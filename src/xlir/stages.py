@@ -3,7 +3,8 @@ argument. None of them sees the Study (xlir.study decides what runs, skips what 
 keeps the books); each writes its outputs atomically, the metrics file last, so a stage
 killed midway leaves nothing a rerun would take for done.
 
-    train     a dense system's model (xlir.train; nothing for frozen)
+    train     a dense system's model (xlir.train; nothing for frozen), or a link to the same
+              training done for an lr_grid variant
     retrieve  a dense, per-language (MAD-X swap) or BM25 run of one task, and its metrics
     fuse      a hybrid of a dense run and the BM25 run of one task
 
@@ -16,23 +17,52 @@ xlir.stages_swap.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from xlir import storage
 from xlir.data.checks import fertility as pieces_per_word
+from xlir.errors import XlirError
 from xlir.evaluate import evaluate_run
 from xlir.models import resolve_encoder
 from xlir.retrieve import bm25_run, dense_run, hybrid_run, read_trec_run, write_trec_run
 
 
-def train(model_dir: Path, config, evaluated_tasks: dict) -> None:
+def train(model_dir: Path, config, evaluated_tasks: dict, same_as: Path | None = None) -> None:
     """Train `config` (xlir.train.TrainConfig) into `model_dir`, never on a question or
-    passage that one of `evaluated_tasks` (tasks by label) judges."""
+    passage that one of `evaluated_tasks` (tasks by label) judges. `same_as`: a model folder
+    trained with this very config (an lr_grid variant, same seed: training is deterministic),
+    linked instead of trained twice (MAD-X trains again: its language adapters' paths are the
+    other folder's)."""
     from xlir.train import train as train_model  # torch and the trainer: when training
 
-    train_model(config, model_dir, evaluated_tasks=evaluated_tasks)
+    if same_as is not None and config.method != "madx":
+        copy_model(same_as, model_dir, config)
+    else:
+        train_model(config, model_dir, evaluated_tasks=evaluated_tasks)
+
+
+def copy_model(src: Path, dst: Path, config) -> None:
+    """`dst` becomes the trained model in `src` (files hard-linked, copied across devices), which
+    must have been trained with `config`. Trainer checkpoints stay behind; `dst` appears
+    complete or not at all."""
+    trained = storage.read_json(src / "train_config.json")
+    if trained != json.loads(json.dumps(config.to_dict())):
+        raise XlirError(f"{src} was trained with another config than {dst} needs; not linked")
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    with storage.atomic_dir(dst) as tmp:
+        shutil.copytree(src, tmp, copy_function=link, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("checkpoints"))
 
 
 def retrieve_dense(out: Path, system: str, label: str, task, encoder, *, k: int,

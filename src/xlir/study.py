@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xlir import models, stages, stages_swap, stages_xqg, storage
+from xlir import lr_grid, models, stages, stages_swap, stages_xqg, storage
 from xlir.config import from_dict, merge, to_dict
 from xlir.data.monolingual import evaluated_texts
 from xlir.data.tasks import load_task
@@ -220,8 +220,19 @@ class Study(Plan):
                             backend=self.config.precision)
 
     def train_config(self, system: str):
-        """The TrainConfig of a dense system (study_config.train_config)."""
-        return train_config(self.config, *self.system_specs[system])
+        """A dense system's TrainConfig (study_config.train_config; lr_grid: the chosen rate)."""
+        method, seed = self.system_specs[system]
+        lr = self.lr_chosen(method).get("lr") if method.lr_grid else None
+        if method.lr_grid and lr is None:
+            raise XlirError(f"methods.{method.label}.lr_grid: its variants are not all evaluated "
+                            f"on {self.config.select_on} yet")
+        return train_config(self.config, method, seed, lr=lr)
+
+    def lr_chosen(self, method: MethodSpec) -> dict:
+        """An lr_grid method's rate and each rate's score (xlir.lr_grid.choose; {} while a
+        variant is not evaluated on select_on)."""
+        return lr_grid.choose({lr: self._out(v, self.config.select_on) / "metrics.json"
+                               for lr, v in self.grids[method.label].items()}, method.lr_grid)
 
     def evaluated(self) -> dict:
         """Every task of the study by label: what no training may see."""
@@ -263,9 +274,14 @@ class Study(Plan):
     # ---- the stages: each builds its body's arguments (xlir.stages*) -------------------------
     def _train(self, stage: Stage) -> None:
         system = stage.system
-        method, _ = self.system_specs[system]
+        method, seed = self.system_specs[system]
         if method.name != "frozen" and not (self.model_dir(system) / "xlir-model.json").is_file():
-            stages.train(self.model_dir(system), self.train_config(system), self.evaluated())
+            config = self.train_config(system)
+            # an lr_grid method at its variants' seed: the chosen variant did this very training
+            tried = self.grids.get(method.label, {}).get(config.lr)
+            same = tried is not None and self.system_specs[tried][1] == seed
+            stages.train(self.model_dir(system), config, self.evaluated(),
+                         same_as=self.model_dir(tried) if same else None)
         if method.swap:
             stages_swap.train_adapters(
                 self.lang_adapters(system), models.resolve_encoder(self.config.encoder),
@@ -382,8 +398,3 @@ class Study(Plan):
         if not (self.root / "fertility.json").exists():
             stages.fertility(self.root / "fertility.json", self.config.encoder,
                              [self.task(spec) for spec in self.test_tasks()])
-
-
-def read_metrics(root: str | Path) -> list[dict]:
-    """Every metrics.json of a study directory (used by the report and the README table)."""
-    return [storage.read_json(p) for p in sorted(Path(root).glob("systems/*/*/metrics.json"))]

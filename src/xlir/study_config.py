@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xlir import presets
+from xlir import lr_grid, presets
 from xlir.config import from_dict, load_config, merge, to_dict
 from xlir.data.languages import GROUPINGS
 from xlir.data.readers import safe_name
@@ -79,6 +79,12 @@ class MethodSpec:
     # The task labels it is evaluated on (None: every task), e.g. where the swap has target
     # languages with monolingual text.
     tasks: list[str] | None = None
+    # Learning rates to choose among on the study's `select_on` task (held out from training):
+    # each is trained at the method's first seed as a variant `LABEL-lr<rate>` (family "lr",
+    # evaluated on select_on alone), the one with the best macro of its primary measure (a
+    # tie: the earlier in this list) is the method's learning rate at every seed, recorded in
+    # each system.json. None: `train.lr` (or the study's) fixed beforehand.
+    lr_grid: list[float] | None = None
 
     def __post_init__(self):
         self.label = _folder_name(self.label or self.name, "methods", "label")
@@ -86,6 +92,26 @@ class MethodSpec:
         if self.swap and self.name != "madx":
             raise ConfigError(f"methods.{self.label}.swap: only madx has language adapters to "
                               f"swap, not {self.name}")
+        if self.lr_grid is not None:
+            where = f"methods.{self.label}.lr_grid"
+            grid = self.lr_grid
+            if not all(isinstance(x, (int, float)) and x > 0 for x in grid) or len(grid) < 2 \
+                    or len({lr_grid.lr_tag(x) for x in grid}) != len(grid):
+                raise ConfigError(f"{where}: {grid} must be two or more distinct learning rates > 0")
+            self.lr_grid = [float(x) for x in grid]
+            if self.name == "frozen":
+                raise ConfigError(f"{where}: frozen trains nothing")
+            if self.swap:
+                raise ConfigError(f"{where}: a swap uses its twin madx method's task adapter "
+                                  f"and trains none of its own; give the twin a fixed train.lr")
+            if "lr" in self.train:
+                raise ConfigError(f"{where}: the rate is chosen from the grid; drop train.lr "
+                                  f"({self.train['lr']}) or the grid")
+
+
+def lr_variants(method: MethodSpec, seeds: list[int], select_on: str | None) -> list[MethodSpec]:
+    """An lr_grid method's variants (xlir.lr_grid); [] for a method without a grid."""
+    return [from_dict(MethodSpec, v) for v in lr_grid.variants(to_dict(method), seeds, select_on)]
 
 
 def _folder_name(name: str, section: str, key: str) -> str:
@@ -169,6 +195,14 @@ class StudyConfig:
         labels = [m.label for m in self.methods]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"methods: duplicate labels {labels}; give each a `label`")
+        for m in self.methods:
+            if m.lr_grid and self.select_on is None:
+                raise ConfigError(f"methods.{m.label}.lr_grid: the rate is chosen on select_on, "
+                                  f"the held-out task; name one (e.g. an English dev split)")
+            taken = [v.label for v in lr_variants(m, self.seeds, self.select_on) if v.label in labels]
+            if taken:
+                raise ConfigError(f"methods.{m.label}.lr_grid: its variants' labels {taken} are "
+                                  f"already methods of the study; relabel one")
         names = [t.label for t in self.tasks]
         if len(set(names)) != len(names):
             raise ConfigError(f"tasks: duplicate task names {names}")
@@ -226,6 +260,13 @@ class StudyConfig:
             if splits.get(label) == "test":  # nothing is chosen on test data
                 raise ConfigError(f"{key}: '{label}' is a test split; choices are made on "
                                   f"held-out data (tasks.{label}.split: dev, or a part of train)")
+        x = self.xqg
+        chooses = [w for w, yes in (("the `best` base system", "best" in x.systems),
+                                    (f"one of {len(x.alphas)} alphas", len(x.alphas) > 1)) if yes]
+        if x.enabled and chooses and x.select_on is None and splits.get(x.task) == "test":
+            raise ConfigError(f"xqg.select_on: xQG chooses {' and '.join(chooses)}, which "
+                              f"without select_on is chosen on the xQG task '{x.task}', a test "
+                              f"split; name a held-out task (e.g. its dev split, role: select)")
 
         for name in self.groupings:
             if name not in GROUPINGS:
@@ -246,12 +287,15 @@ XQG_KINDS = ("qgen-train", "qgen-generate", "augment", "xqg-select")
 STAGE_KINDS = ("train", "retrieve", "fuse", *XQG_KINDS, "xqg")
 
 
-def train_config(config: StudyConfig, method: MethodSpec, seed: int):
+def train_config(config: StudyConfig, method: MethodSpec, seed: int, lr: float | None = None):
     """The TrainConfig of one dense system: the study's `train`, the method's own `train`
-    overrides, its method options, its seed and the study's encoder."""
+    overrides, its method options, its seed and the study's encoder; `lr`: the rate chosen
+    for an lr_grid method."""
     from xlir.train import TrainConfig  # torch and the trainer: only once a stage needs it
 
     data = merge(merge(config.train, method.train), {"method": method.name, "seed": seed})
+    if lr is not None:
+        data["lr"] = lr
     if method.options:
         data = merge(data, {"method_options": method.options})
     if config.encoder:

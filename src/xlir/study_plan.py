@@ -9,7 +9,8 @@ Stage kinds and targets (the progress line and study.json count them):
 
     retrieve       bm25/<task>, <system>/<task>       a run and its metrics
     train          <system>                           a model (nothing for frozen), a swap's
-                                                      language adapters
+                                                      language adapters; an lr_grid method's
+                                                      reads its variants' select_on runs
     fuse           hybrid-<system>/<task>             BM25 + a dense run (RRF or interpolation)
     qgen-train     generator                          the xQG generator
     qgen-generate  queries                            generated questions for every xQG pool
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xlir.study_config import MethodSpec, StudyConfig, TaskSpec, train_config
+from xlir.study_config import MethodSpec, StudyConfig, TaskSpec, lr_variants, train_config
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,17 @@ class Plan:
         self.config = config
         # Seed-major order: a study killed or stopped after its first round of seeds already
         # holds every method at that seed (a complete one-seed study), never full alone.
+        # An lr_grid method's variants come just before it (they decide its learning rate);
+        # grids: its label -> rate -> the variant system (at its first seed) that tries it.
+        self.methods: list[MethodSpec] = []
+        self.grids: dict[str, dict[float, str]] = {}
+        for m in config.methods:
+            variants = lr_variants(m, config.seeds, config.select_on)
+            if variants:
+                self.grids[m.label] = {v.train["lr"]: f"{v.label}-s{v.seeds[0]}" for v in variants}
+            self.methods += [*variants, m]
         self.system_specs: dict[str, tuple[MethodSpec, int]] = {
-            f"{m.label}-s{s}": (m, s) for s in config.seeds for m in config.methods
+            f"{m.label}-s{s}": (m, s) for s in config.seeds for m in self.methods
             if m.seeds is None or s in m.seeds}
 
     # ---- systems and tasks -------------------------------------------------------------------
@@ -82,7 +92,8 @@ class Plan:
             return None
         for name, (other, other_seed) in self.system_specs.items():
             if (other.name == "madx" and not other.swap and other_seed == seed
-                    and other.options == method.options and other.train == method.train):
+                    and other.options == method.options and other.train == method.train
+                    and other.lr_grid is None):  # the swap's learning rate is its twin's
                 return name
         return None
 
@@ -127,9 +138,17 @@ class Plan:
                   "seed": seed, "family": method.family}
         if method.swap:
             record["twin"] = self.twin(system)
-        if method.name != "frozen":
+        if method.lr_grid:
+            record |= {"lr_grid": method.lr_grid, "lr_chosen_on": self.config.select_on,
+                       **self.lr_chosen(method)}
+        elif method.name != "frozen":
             record["lr"] = train_config(self.config, method, seed).lr
         return record
+
+    def lr_chosen(self, method: MethodSpec) -> dict:
+        """An lr_grid method's chosen rate and each variant's score ({} until its variants are
+        evaluated on select_on; xlir.study.Study reads them)."""
+        return {}
 
     # ---- xQG ---------------------------------------------------------------------------------
     def resolve(self, names: list[str]) -> list[str]:
@@ -145,7 +164,8 @@ class Plan:
         x = self.config.xqg
         if x.candidates is not None:
             return self.resolve(x.candidates)
-        return [s for s, (m, _) in self.system_specs.items() if m.name != "frozen"] or self.systems()
+        return [s for s, (m, _) in self.system_specs.items() if m.name != "frozen" and (
+            m.tasks is None or x.task in m.tasks)] or self.systems()  # not lr_grid variants
 
     def selection_systems(self) -> list[str]:
         """The systems xqg.select_on is evaluated for: xqg.systems other than `best`, and the
@@ -177,7 +197,10 @@ class Plan:
             out += [Stage("retrieve", "bm25", t.label) for t in self.test_tasks()]
         for s in self.systems():
             twin = self.twin(s)  # a MAD-X swap system reads its twin's task adapter
-            out.append(Stage("train", s, deps=(f"train:{twin}",) if twin else ()))
+            # an lr_grid method trains at the rate its variants scored best with on select_on
+            chooses = tuple(f"retrieve:{v}/{c.select_on}"
+                            for v in self.grids.get(self.system_specs[s][0].label, {}).values())
+            out.append(Stage("train", s, deps=((f"train:{twin}",) if twin else ()) + chooses))
             shared = self.embeddings_owner(s)  # never encoded twice at once
             for t in self.tasks_of(s):
                 deps = (f"train:{s}",) + ((f"retrieve:{shared}/{t.label}",) if shared != s else ())

@@ -399,14 +399,6 @@ def _model_source(root: Path):
     return model_manifest(root)
 
 
-def _study_metrics(root: Path):
-    from xlir.study import read_metrics
-
-    (root / "systems/s/t").mkdir(parents=True)
-    (root / "f").rename(root / "systems/s/t/metrics.json")
-    return read_metrics(root)
-
-
 def _report_files(root: Path):
     from xlir.report import StudyFiles
 
@@ -417,14 +409,13 @@ def _report_files(root: Path):
 @FUZZ
 @given(data=_mix(JSON.map(json.dumps).map(str.encode)))
 @example(data=b"[]")  # was AttributeError (read_manifest, read_corpus) or a list returned
-@example(data=b"{")  # was JSONDecodeError (read_pairs_jsonl, read_metrics, StudyFiles)
+@example(data=b"{")  # was JSONDecodeError (read_pairs_jsonl, StudyFiles)
 @example(data=b"\x80")  # was UnicodeDecodeError (read_corpus)
 @pytest.mark.parametrize("load, returns", [
     pytest.param(_tuned_manifest, dict),
     pytest.param(_qgen_corpus, dict),
     pytest.param(_pairs_jsonl, list),
     pytest.param(_model_source, dict),
-    pytest.param(_study_metrics, list),
     pytest.param(_report_files, object),
 ])
 def test_other_json_artifacts(load, returns, data):

@@ -23,6 +23,7 @@ from torch import nn
 from xlir import checkpoints
 from xlir.errors import ConfigError, InputError
 from xlir.storage import atomic_dir, read_json, write_json
+from xlir.tuning.adapters import _adapters  # cheap: `adapters` loads on the first call
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -40,7 +41,6 @@ def train_language_adapter(base_model: str | Path, lang: str, texts: list[str],
     records the settings, the amount of text, the MLM loss of every step and `info` (e.g.
     where the text came from)."""
     # Each of these takes seconds to import; the adapter is trained only for MAD-X runs.
-    from xlir.tuning.adapters import _adapters
     from sentence_transformers import SentenceTransformer
     from tqdm.auto import tqdm
     from transformers import DataCollatorForLanguageModeling
