@@ -188,3 +188,28 @@ def test_the_rate_chosen_is_the_best_variant_on_select_on_and_every_seed_trains_
     assert (record["lr"], record["lr_chosen_on"], record["lr_measure"]) == (
         3e-4, "tydi-en-dev", "nDCG@10")
     assert record["lr_scores"] == {"0.0001": 0.41, "0.0003": 0.45, "0.001": 0.45}
+
+
+def test_each_gridded_method_is_compared_with_its_own_variants_alone():
+    """Two lr_grid methods of one tuning method (bottleneck and houlsby) each choose among their
+    own rates; fixed-rate variants of another method keep the old grouping by tuning method."""
+    from types import SimpleNamespace
+
+    from xlir import lr_grid
+    from xlir.report_files import StudyFiles
+    from xlir.selection import variants
+
+    config = {"seeds": [13, 42], "select_on": "dev", "methods": [
+        {"name": "frozen"}, {"name": "bottleneck", "lr_grid": [1e-4, 1e-3]},
+        {"name": "bottleneck", "label": "houlsby", "lr_grid": [1e-4, 1e-3]},
+        {"name": "lora", "train": {"lr": 3e-4}},
+        {"name": "lora", "label": "lora-lr1e-3", "train": {"lr": 1e-3}, "seeds": [13]}]}
+    methods = lr_grid.expanded(config)
+    files = SimpleNamespace(methods=[(m.get("label") or m["name"], m["name"]) for m in methods],
+                            specs={m.get("label") or m["name"]: m for m in methods},
+                            seeds=config["seeds"], config=config)
+    files.label_of = lambda method: StudyFiles.label_of(files, method)
+    assert variants(files) == {
+        "bottleneck": ["bottleneck", "bottleneck-lr1e-4", "bottleneck-lr1e-3"],
+        "houlsby": ["houlsby", "houlsby-lr1e-4", "houlsby-lr1e-3"],
+        "lora": ["lora", "lora-lr1e-3"]}

@@ -20,19 +20,31 @@ Pure functions of a study's files (StudyFiles) and SETTINGS-like keyword argumen
 
 from __future__ import annotations
 
+from xlir import lr_grid
 from xlir.report_files import StudyFiles, macro
 from xlir.robustness import delta
 from xlir.stats import contrast, paired_differences
 
 
 def variants(files: StudyFiles) -> dict[str, list[str]]:
-    """Tuning method -> its labels (reference first), for methods run with several settings."""
-    out = {}
+    """Tuning method -> its labels (reference first), for methods run with several settings.
+    A method with an lr_grid is compared with its own variants alone, keyed by its label (two
+    gridded methods of one tuning method, e.g. bottleneck and houlsby, each choose their own)."""
+    out, grid = {}, set()
+    for label, _ in files.methods:
+        spec = files.specs[label]
+        if spec.get("lr_grid"):
+            mine = [v["label"] for v in lr_grid.variants(spec, files.seeds,
+                                                          files.config.get("select_on"))]
+            out[label] = [label] + mine
+            grid |= {label, *mine}
     for method in dict.fromkeys(name for _, name in files.methods):
-        labels = [label for label, name in files.methods if name == method]
+        labels = [label for label, name in files.methods if name == method and label not in grid]
         if method != "frozen" and len(labels) > 1:
             reference = files.label_of(method)
-            out[method] = [reference] + [label for label in labels if label != reference]
+            reference = reference if reference in labels else labels[0]
+            key = method if method not in out else reference  # a gridded label took the name
+            out[key] = [reference] + [label for label in labels if label != reference]
     return out
 
 
@@ -63,8 +75,9 @@ def lr_choice(files: StudyFiles, **settings) -> list[dict]:
         for label in labels:
             c = contrast(paired_differences(scores[label], scores[labels[0]]), alpha=alpha,
                          **kwargs)
+            applied = label == labels[0] and files.lr_applied(label)
             rows.append({"method": method, "label": label, "lr": files.lr(label), "seed": seed,
-                         "applied": label == labels[0] and files.lr_applied(label),
+                         **({"applied": True} if applied else {}),  # lr_grid: chosen, applied
                          "task": task, "measure": measure, "score": score[label],
                          "diff": c.estimate, "ci_low": c.ci[0], "ci_high": c.ci[1], "p": c.p,
                          "mde": c.mde, "reference": label == labels[0], "chosen": label == best,
