@@ -296,7 +296,7 @@ def is_pair_source(name: str) -> bool:
 def _pairs(name: str, split: str) -> list[dict]:
     if Path(name).is_dir():
         return beir_pairs(name, split)
-    if not is_pair_source(name):
+    if name not in PAIR_SETS:  # is_pair_source's other half: the folder case returned above
         raise XlirError(f"unknown pair set '{name}'; built-in: {', '.join(PAIR_SETS)}")
     if split not in ("train", "dev"):
         raise XlirError(f"pair sets have splits train and dev, not '{split}'")
