@@ -129,6 +129,35 @@ def test_swap_reuses_the_twin_and_encodes_each_language_through_its_adapter(
     Study(_config(tmp_path, tiny_st_encoder_dir, beir, swap_tasks=["tiny"])).run()
     assert sorted(p.name for p in (root / "madx-swap-s1/lang_adapters/hau_Latn").iterdir()) == ["mlm.json"]
 
+    # Grown from the results of record themselves, which keep each model's manifest alone
+    # (stages.is_record) and no runs: while every metric is there nothing runs; with the swap's
+    # folders removed, the twin is trained again (the swap reads its task adapter, a record
+    # has none), BM25 retrieves again (the swap's hybrid reads its run) and the swap's scores
+    # come back equal, nothing else rewritten.
+    from xlir import stages as stage_bodies
+
+    grown = tmp_path / "grown"
+    shutil.copytree(tmp_path / "results", grown)
+    twin_model = grown / "systems" / "madx-s1" / "model"
+    assert stage_bodies.is_record(twin_model) and not stage_bodies.has_model(twin_model)
+    Study(_config(tmp_path, tiny_st_encoder_dir, beir, swap_tasks=["tiny"]), out=grown).run()
+    assert stage_bodies.is_record(twin_model)
+    for name in ("madx-swap-s1", "hybrid-madx-swap-s1"):
+        shutil.rmtree(grown / "systems" / name)
+    reported = {p: p.read_bytes() for p in (grown / "systems").glob("*/*/metrics.json")}
+    bm25 = grown / "systems" / "bm25" / "tiny"
+    Study(_config(tmp_path, tiny_st_encoder_dir, beir, swap_tasks=["tiny"]), out=grown).run()
+    assert stage_bodies.has_model(twin_model)
+    assert (bm25 / "run.trec").is_file() and not (grown / "systems/madx-s1/tiny/run.trec").exists()
+    assert json.loads((bm25 / "metrics.json").read_text())["per_language"] == json.loads(
+        reported.pop(bm25 / "metrics.json"))["per_language"]
+    assert {p: p.read_bytes() for p in reported} == reported
+    again = json.loads((grown / "systems/madx-swap-s1/tiny/metrics.json").read_text())
+    assert again["n_queries"] == 4
+    assert again["macro"] == pytest.approx(metrics["macro"], abs=1e-6)
+    for lang, scores in metrics["per_language"].items():
+        assert again["per_language"][lang] == pytest.approx(scores, abs=1e-6)
+
 
 def test_a_swap_without_a_twin_trains_its_own_task_adapter(tmp_path, tiny_st_encoder_dir,
                                                            fake_text):

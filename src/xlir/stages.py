@@ -4,7 +4,8 @@ keeps the books); each writes its outputs atomically, the metrics file last, so 
 killed midway leaves nothing a rerun would take for done.
 
     train     a dense system's model (xlir.train; nothing for frozen), or a link to the same
-              training done for an lr_grid variant
+              training done for an lr_grid variant; a model folder that is only a record
+              (`is_record`) is trained again
     retrieve  a dense, per-language (MAD-X swap) or BM25 run of one task, and its metrics
     fuse      a hybrid of a dense run and the BM25 run of one task
 
@@ -32,15 +33,33 @@ from xlir.models import resolve_encoder
 from xlir.retrieve import bm25_run, dense_run, hybrid_run, read_trec_run, write_trec_run
 
 
+MANIFEST = "xlir-model.json"  # xlir.tuning.MANIFEST, named here without importing torch
+
+
+def is_record(model_dir: Path) -> bool:
+    """A model folder holding its manifest alone: what results of record keep of a trained
+    model (xlir.results copies every systems/*/model/xlir-model.json, never the weights). A
+    study grown from them has the record, not the model."""
+    return (model_dir / MANIFEST).is_file() and len(list(model_dir.iterdir())) == 1
+
+
+def has_model(model_dir: Path) -> bool:
+    """A trained model is on disk: its manifest, written last, beside its weights."""
+    return (model_dir / MANIFEST).is_file() and not is_record(model_dir)
+
+
 def train(model_dir: Path, config, evaluated_tasks: dict, same_as: Path | None = None) -> None:
     """Train `config` (xlir.train.TrainConfig) into `model_dir`, never on a question or
     passage that one of `evaluated_tasks` (tasks by label) judges. `same_as`: a model folder
     trained with this very config (an lr_grid variant, same seed: training is deterministic),
     linked instead of trained twice (MAD-X trains again: its language adapters' paths are the
-    other folder's)."""
+    other folder's). A record in `model_dir` (`is_record`) is replaced by the model it records
+    (xlir.train would take its manifest for a finished run)."""
     from xlir.train import train as train_model  # torch and the trainer: when training
 
-    if same_as is not None and config.method != "madx":
+    if is_record(model_dir):
+        (model_dir / MANIFEST).unlink()
+    if same_as is not None and has_model(same_as) and config.method != "madx":
         copy_model(same_as, model_dir, config)
     else:
         train_model(config, model_dir, evaluated_tasks=evaluated_tasks)

@@ -13,16 +13,15 @@ stage counts as done only when everything it makes is complete):
     systems/<system>/<task>/{run.trec,metrics.json}
     xqg/generator/  xqg/queries.jsonl  xqg/quality.json  xqg/selection.json
 
-A system is `<method>-s<seed>` for dense models (a method runs at every seed, or at the seeds
-it names), `bm25`, `hybrid-<method>-s<seed>`, and `xqg-<method>-s<seed>-a<alpha>` for augmented
-indexes. The config is plain data (xlir.study_config); a folder's config may grow, and a run
-under a grown config runs only the new stages.
+A system is `<method>-s<seed>` (a dense model, at every seed or those it names), `bm25`,
+`hybrid-<method>-s<seed>`, or `xqg-<method>-s<seed>-a<alpha>` (an augmented index). The config
+is plain data (xlir.study_config); a folder's config may grow (a run then runs the new stages),
+and a folder may start as a copy of results of record (metrics and manifests, no models/runs).
 
 This module runs the plan (xlir.study_plan: the stages as plain data) in one loop: a stage whose
 outputs exist is skipped (`Study.done`, the one test), every other one runs its body (xlir.stages,
-stages_xqg, stages_swap: explicit arguments, none sees the Study), and each one ticks the
-progress line, the ETA and study.json. It does not implement training, retrieval, generation or
-metrics, and it never renders anything (see report).
+stages_xqg, stages_swap: explicit arguments, none sees the Study) and ticks the progress line,
+the ETA and study.json. It implements no training, retrieval, generation, metrics or rendering.
 """
 
 from __future__ import annotations
@@ -86,7 +85,11 @@ class Study(Plan):
         load=False (the ETA) never loads a task to decide; it says "not done" instead."""
         systems = self.root / "systems"
         if stage.kind in ("retrieve", "fuse"):
-            return (systems / stage.target / "metrics.json").is_file()
+            # results of record keep metrics, no runs: a run a hybrid still to make reads is made again
+            made = (systems / stage.target / "metrics.json").is_file()
+            return made and (stage.kind == "fuse" or (systems / stage.target / "run.trec").is_file()
+                             or all((systems / t / "metrics.json").is_file()
+                                    for t in self.run_readers().get(stage.key, ())))
         if stage.kind == "train":
             return self._trained(stage.system, load)
         if stage.kind == "qgen-train":  # generation done implies training done
@@ -105,15 +108,17 @@ class Study(Plan):
         raise ValueError(f"unknown stage kind {stage.kind!r}")
 
     def _trained(self, system: str, load: bool) -> bool:
+        # Results of record hold metrics and model manifests, no weights (stages.is_record) nor
+        # a swap's adapters: a study grown from them trains again only what a stage reads.
         method, _ = self.system_specs[system]
-        if method.name != "frozen" and not (self.model_dir(system) / "xlir-model.json").is_file():
+        model = self.model_dir(system)
+        if method.name != "frozen" and not stages.has_model(model) and (
+                not stages.is_record(model) or self._needs_model(system)):
             return False
         if not method.swap:
             return True
         if not load and not all(t.label in self._tasks for t in self.tasks_of(system)):
             return False  # its languages need its tasks loaded: not for an estimate alone
-        # A study grown from results of record holds a swap's metrics but not its adapters:
-        # they are trained again only when a stage still to run reads them.
         return not stages_swap.missing(self.lang_adapters(system)) or not self._needs_model(system)
 
     def progress(self, stage: str, target: str, skipped: bool, seconds: float | None = None) -> None:
@@ -168,8 +173,7 @@ class Study(Plan):
         return self.root
 
     def _prepare_models(self) -> None:
-        """The packaged default models are prepared on first use, as `xlir models prepare`
-        does (a no-op when they are; a local model folder is used as it is)."""
+        """The packaged default models are prepared on first use, as `xlir models prepare` does."""
         if self.config.encoder in (None, models.DEFAULT_ENCODER):
             models.prepare_encoder()
         xqg = self.config.xqg
@@ -196,8 +200,7 @@ class Study(Plan):
         bookkeeping = {"config.resolved.json", "environment.json", "study.json", ".lock", "tasks"}
         if not path.is_file() or all(p.name in bookkeeping for p in self.root.iterdir()):
             return
-        changed = changes(storage.read_json(path), self.config)
-        if changed:
+        if changed := changes(storage.read_json(path), self.config):
             raise ConfigError(f"{self.root} holds a study run with another config (changed: "
                               f"{', '.join(changed)}); use another `out` folder or delete it")
 
@@ -246,11 +249,12 @@ class Study(Plan):
         return {lang: self.root / "systems" / system / "lang_adapters" / lang for lang in langs}
 
     def _needs_model(self, system: str) -> bool:
-        """Whether a stage still to run reads this system's model (a missing retrieval or xQG's
-        choice): a study grown from results of record never retrains what is only reported."""
+        """Whether a stage still to run reads this system's model (a missing retrieval, xQG's
+        choice, a swap over its task adapter): a grown study never retrains what is only reported."""
         missing = any(not (self.root / "systems" / system / t.label / "metrics.json").exists()
                       for t in self.tasks_of(system))
-        return missing or system in self.selection_systems()
+        return missing or system in self.selection_systems() or any(
+            self.twin(s) == system and self._needs_model(s) for s in self.system_specs)
 
     def _out(self, system: str, label: str) -> Path:
         return self.root / "systems" / system / label
@@ -275,7 +279,7 @@ class Study(Plan):
     def _train(self, stage: Stage) -> None:
         system = stage.system
         method, seed = self.system_specs[system]
-        if method.name != "frozen" and not (self.model_dir(system) / "xlir-model.json").is_file():
+        if method.name != "frozen" and not stages.has_model(self.model_dir(system)):
             config = self.train_config(system)
             # an lr_grid method at its variants' seed: the chosen variant did this very training
             tried = self.grids.get(method.label, {}).get(config.lr)
@@ -294,18 +298,14 @@ class Study(Plan):
         if stage.system == "bm25":
             stages.retrieve_bm25(out, spec.label, task, k=c.k, encoder_name=c.encoder)
         elif self.system_specs[stage.system][0].swap:
-            method, _ = self.system_specs[stage.system]
+            source = stages_swap.source_lang(self.system_specs[stage.system][0].options)
             stages_swap.retrieve(out, stage.system, spec.label, task, self.model_dir(stage.system),
-                                 self.lang_adapters(stage.system),
-                                 stages_swap.source_lang(method.options), k=c.k,
+                                 self.lang_adapters(stage.system), source, k=c.k,
                                  cache_dir=self.embeddings_dir(stage.system),
-                                 max_length=c.max_seq_length, precision=c.precision,
-                                 encoder_name=c.encoder)
+                                 max_length=c.max_seq_length, precision=c.precision, encoder_name=c.encoder)
         else:
-            stages.retrieve_dense(out, stage.system, spec.label, task,
-                                  self.encoder_for(stage.system), k=c.k,
-                                  cache_dir=self.embeddings_dir(stage.system),
-                                  encoder_name=c.encoder)
+            stages.retrieve_dense(out, stage.system, spec.label, task, self.encoder_for(stage.system),
+                                  k=c.k, cache_dir=self.embeddings_dir(stage.system), encoder_name=c.encoder)
 
     def _fuse(self, stage: Stage) -> None:
         c, spec, dense = self.config, self.spec(stage.task), stage.system.removeprefix("hybrid-")

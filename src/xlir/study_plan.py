@@ -188,6 +188,16 @@ class Plan:
         return self.best_candidates() if name == "best" else self.resolve([name])
 
     # ---- stages ------------------------------------------------------------------------------
+    def run_readers(self) -> dict[str, list[str]]:
+        """retrieve stage key -> the targets of the fuse stages that read its run file (a
+        study grown from results of record, which keep no runs, makes a run again for them)."""
+        if "_readers" not in self.__dict__:
+            self._readers: dict[str, list[str]] = {}
+            for stage in self.stages():
+                for dep in stage.deps if stage.kind == "fuse" else ():
+                    self._readers.setdefault(dep, []).append(stage.target)
+        return self._readers
+
     def stages(self) -> list[Stage]:
         """The study as a graph, in the serial order: BM25, then per system (seed-major) its
         training, retrievals and hybrids, then xQG (its `best` system is chosen on the dense
