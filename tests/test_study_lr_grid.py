@@ -55,12 +55,21 @@ def test_every_seed_trains_at_the_rate_the_variants_chose_on_select_on(grid_stud
         assert (record["lr"], record["lr_grid"], record["lr_chosen_on"]) == (chosen, GRID, "tiny-dev")
         assert record["lr_scores"] == {f"{lr:g}": round(s, 6) for lr, s in scores.items()}
         assert (systems / system / "tiny" / "metrics.json").is_file()
-    # seed 1 at the chosen rate is the chosen variant's training: its files, linked
+    # seed 1 at the chosen rate is the chosen variant's training: its files, linked, but for
+    # the manifest, its own copy naming the variant (the costs table counts one training)
     tried = systems / variants[chosen] / "model"
     for path in tried.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.name != "xlir-model.json":
             twin = systems / "lora-s1" / "model" / path.relative_to(tried)
             assert twin.stat().st_ino == path.stat().st_ino, path.name
+    manifest = _read(systems / "lora-s1" / "model" / "xlir-model.json")
+    assert manifest.pop("linked_from") == f"../../{variants[chosen]}/model"
+    assert manifest == _read(tried / "xlir-model.json")
+    assert "linked_from" not in _read(systems / "lora-s2" / "model" / "xlir-model.json")
+    assert _read(systems / "lora-s1" / "system.json")["linked_from"] == f"../../{variants[chosen]}/model"
+    costs = (root / "report" / "report.md").read_text().split("## Costs")[1]
+    row = next(line for line in costs.splitlines() if line.startswith("| lora-s1 |"))
+    assert f"| 0 (linked: {variants[chosen]}'s training) |" in row
     per_query = {s: _read(systems / s / "tiny-dev" / "metrics.json")["per_query"]
                  for s in ("lora-s1", variants[chosen])}
     assert per_query["lora-s1"] == per_query[variants[chosen]]

@@ -6,6 +6,7 @@ tests over stored per-query scores and simple means."""
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 
 from xlir import report_plots
 from xlir.errors import XlirError
@@ -303,14 +304,17 @@ def costs(files: StudyFiles, page: Page) -> None:
                          else "-", "-", "-", "-", "-", _f(retrieve, 0)])
             continue
         size = m.get("saved_bytes")  # a key the manifest lacks is "-", never a 0
+        trained = (f"0 (linked: {PurePath(m['linked_from']).parent.name}'s training)"  # lr_grid
+                   if m.get("linked_from") else _f(m.get("wall_time_s"), 0))
         rows.append([system, _count(m.get("trainable_params")), _count(m.get("total_params")),
-                     _f(None if size is None else size / 1e6, 2), _f(m.get("wall_time_s"), 0),
+                     _f(None if size is None else size / 1e6, 2), trained,
                      _f(m.get("peak_rss_mb"), 0), _f(retrieve, 0)])
     page.table(["system", "trainable params", "total params", "saved size (MB)", "train time (s)",
                 "peak RSS (MB)", "encode + search, all tasks (s)"], rows,
                "From each model's xlir-model.json. frozen saves nothing: it is the packaged "
                "encoder. '-': no manifest (not trained, or the study has not reached it). "
-               "Times on the machine below.")
+               "'linked': an lr_grid method at its variants' seed is the chosen variant's model, "
+               "trained once. Times on the machine below.")
     gen, languages = files.xqg_generation, files.config.get("xqg", {}).get("languages", [])
     if "seconds_now" in gen and gen.get("passages") and languages:
         per_1000 = gen["seconds_now"] / gen["passages"] / len(languages) * 1000

@@ -68,7 +68,8 @@ def train(model_dir: Path, config, evaluated_tasks: dict, same_as: Path | None =
 def copy_model(src: Path, dst: Path, config) -> None:
     """`dst` becomes the trained model in `src` (files hard-linked, copied across devices), which
     must have been trained with `config`. Trainer checkpoints stay behind; `dst` appears
-    complete or not at all."""
+    complete or not at all. Its manifest is its own copy, naming `src` as `linked_from`
+    (relative to `dst`), so no table counts the one training twice."""
     trained = storage.read_json(src / "train_config.json")
     if trained != json.loads(json.dumps(config.to_dict())):
         raise XlirError(f"{src} was trained with another config than {dst} needs; not linked")
@@ -82,6 +83,8 @@ def copy_model(src: Path, dst: Path, config) -> None:
     with storage.atomic_dir(dst) as tmp:
         shutil.copytree(src, tmp, copy_function=link, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("checkpoints"))
+        manifest = storage.read_json(tmp / MANIFEST)  # write_json replaces the link
+        storage.write_json(tmp / MANIFEST, {**manifest, "linked_from": os.path.relpath(src, dst)})
 
 
 def retrieve_dense(out: Path, system: str, label: str, task, encoder, *, k: int,

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # system.json field -> the model manifest's (xlir-model.json) field it is copied from
 MODEL_FIELDS = {"trainable_params": "trainable_params", "total_params": "total_params",
-                "train_s": "wall_time_s"}
+                "train_s": "wall_time_s", "linked_from": "linked_from"}
 
 
 class Study(Plan):
