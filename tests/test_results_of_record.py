@@ -158,3 +158,29 @@ def test_readme_swap_table_equals_the_recomputed_swap_rows_to_3_decimals(recompu
         assert word.startswith("n.d.") or word.strip("*") == r["verdict"], line
         shown += 1
     assert shown == len(rows)
+
+
+def test_readme_swap_finding_quotes_the_swap_rows_and_the_adapters_records(recomputed):
+    """The README's reading of the MAD-X swap: every 3-decimal number in it is a recomputed
+    swap row's estimate, CI bound or MDE; the count of languages past Holm is the rows'; the
+    adapters' amounts of text and MLM losses are their mlm.json files'."""
+    bullet = README[README.index("- **The MAD-X language-adapter swap"):]
+    bullet = " ".join(bullet[:bullet.index("\n- **")].split())
+    rows = recomputed["swap"]
+    quoted = {f"{v:+.3f}".lstrip("+") for r in rows for v in (r["estimate"], r["ci_low"], r["ci_high"])}
+    quoted |= {f"{r['mde']:.3f}" for r in rows}
+    for number in re.findall(r"(?<![\d.])-?\d\.\d{3}(?![\d.])", bullet):
+        assert number in quoted | {f"{abs(float(q)):.3f}" for q in quoted}, number
+    every = next(r for r in rows if r["grouping"] == "all")
+    assert f"{-every['estimate']:.3f} RR@10 below" in bullet
+    assert f"[{every['ci_low']:.3f}, {every['ci_high']:.3f}]" in bullet
+    languages = [r for r in rows if r["grouping"] == "language"]
+    hurt = sum(r["verdict"] == "swap hurts" for r in languages)
+    assert f"in {hurt} of {len(languages)} languages past Holm" in bullet
+    mlm = [json.loads(p.read_text()) for p in sorted(
+        (RESULTS / "systems" / "madx-swap-s13" / "lang_adapters").glob("*/mlm.json"))]
+    assert len(mlm) == 10
+    texts = sorted(m["texts"] for m in mlm)
+    first, last = sorted(m["loss_first10"] for m in mlm), sorted(m["loss_last10"] for m in mlm)
+    assert f"saw {texts[0]:,}-{texts[-1]:,} sentences" in bullet
+    assert f"from {first[0]:.1f}-{first[-1]:.1f} to {last[0]:.1f}-{last[-1]:.1f}" in bullet
