@@ -162,6 +162,26 @@ def test_stages_already_done_are_not_in_the_time_left(tiny_study):
     assert metrics_of(tmp / "study") == before
 
 
+def test_a_study_grown_from_its_results_of_record_runs_nothing_again(tiny_study, tmp_path):
+    """Results of record (xlir results) keep the metrics and each model's manifest, no weights
+    and no runs. A study folder started as a copy of them (how results/answer grows by new
+    systems) finds every stage done: no model trains again, xQG's candidates included (a
+    manifest alone is a record, stages.is_record, read by no stage still to run)."""
+    from xlir import stages
+    from xlir.results import export_results
+
+    tmp, config, env, _ = tiny_study
+    grown = tmp_path / "grown"
+    export_results(tmp / "study", grown)
+    assert stages.is_record(grown / "systems" / "lora-s1" / "model")
+    before = {p: p.read_bytes() for p in (grown / "systems").rglob("*") if p.is_file()}
+    proc = subprocess.run([sys.executable, "-m", "xlir", "study", str(config), "--out", str(grown),
+                           "--no-report"], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not re.search(r"\] \S+ \S+ done \(", proc.stderr), "a stage ran again"
+    assert {p: p.read_bytes() for p in (grown / "systems").rglob("*") if p.is_file()} == before
+
+
 def test_a_changed_config_is_refused_not_mixed_in(tiny_study, tmp_path):
     tmp, config, env, _ = tiny_study
     before = metrics_of(tmp / "study")

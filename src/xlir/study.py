@@ -108,8 +108,7 @@ class Study(Plan):
         raise ValueError(f"unknown stage kind {stage.kind!r}")
 
     def _trained(self, system: str, load: bool) -> bool:
-        # Results of record hold metrics and model manifests, no weights (stages.is_record) nor
-        # a swap's adapters: a study grown from them trains again only what a stage reads.
+        # results of record: manifests, no weights (stages.is_record) or adapters; retrain if read
         method, _ = self.system_specs[system]
         model = self.model_dir(system)
         if method.name != "frozen" and not stages.has_model(model) and (
@@ -249,12 +248,13 @@ class Study(Plan):
         return {lang: self.root / "systems" / system / "lang_adapters" / lang for lang in langs}
 
     def _needs_model(self, system: str) -> bool:
-        """Whether a stage still to run reads this system's model (a missing retrieval, xQG's
-        choice, a swap over its task adapter): a grown study never retrains what is only reported."""
+        """Whether a stage still to run reads this system's model (a missing retrieval, an xQG
+        index not built, a swap over its task adapter): a grown study retrains nothing else."""
         missing = any(not (self.root / "systems" / system / t.label / "metrics.json").exists()
                       for t in self.tasks_of(system))
-        return missing or system in self.selection_systems() or any(
-            self.twin(s) == system and self._needs_model(s) for s in self.system_specs)
+        augments = [s for s in self.stages() if s.kind == "augment" and system in self.augmented(s.system)]
+        return (missing or any(not self.done(s) for s in augments)
+                or any(self.twin(s) == system and self._needs_model(s) for s in self.system_specs))
 
     def _out(self, system: str, label: str) -> Path:
         return self.root / "systems" / system / label
