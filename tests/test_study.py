@@ -175,8 +175,7 @@ def test_a_study_grown_from_its_results_of_record_runs_nothing_again(tiny_study,
     export_results(tmp / "study", grown)
     assert stages.is_record(grown / "systems" / "lora-s1" / "model")
     before = {p: p.read_bytes() for p in (grown / "systems").rglob("*") if p.is_file()}
-    proc = subprocess.run([sys.executable, "-m", "xlir", "study", str(config), "--out", str(grown),
-                           "--no-report"], env=env, capture_output=True, text=True, timeout=900)
+    proc = run_study(config, env, "--out", str(grown), "--no-report")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not re.search(r"\] \S+ \S+ done \(", proc.stderr), "a stage ran again"
     assert {p: p.read_bytes() for p in (grown / "systems").rglob("*") if p.is_file()} == before

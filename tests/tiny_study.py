@@ -82,8 +82,8 @@ def tiny_setup(tmp: Path, encoder: Path, generator: Path) -> tuple[dict, dict]:
     return config, {**os.environ, "XLIR_HOME": str(tmp / "home"), "PYTHONHASHSEED": "0"}
 
 
-def run_study(config: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xlir", "study", str(config)], env=env,
+def run_study(config: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xlir", "study", str(config), *args], env=env,
                           capture_output=True, text=True, timeout=900)
 
 

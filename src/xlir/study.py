@@ -252,9 +252,9 @@ class Study(Plan):
         index not built, a swap over its task adapter): a grown study retrains nothing else."""
         missing = any(not (self.root / "systems" / system / t.label / "metrics.json").exists()
                       for t in self.tasks_of(system))
-        augments = [s for s in self.stages() if s.kind == "augment" and system in self.augmented(s.system)]
-        return (missing or any(not self.done(s) for s in augments)
-                or any(self.twin(s) == system and self._needs_model(s) for s in self.system_specs))
+        return (missing or any(self.twin(s) == system and self._needs_model(s) for s in self.system_specs)
+                or any(not self.done(s) for s in self.stages()
+                       if s.kind == "augment" and system in self.augmented(s.system)))
 
     def _out(self, system: str, label: str) -> Path:
         return self.root / "systems" / system / label
